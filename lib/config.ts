@@ -1,0 +1,345 @@
+/**
+ * Flags → one validated, immutable {@link Config}. Every startup error,
+ * with websocketd's message and exit status, is decided here.
+ *
+ * @module
+ */
+
+import { flagValue, longHelp, parseFlags, shortUsage, UsageError } from "./flags.ts";
+import { parseHeaderFlag } from "./headers.ts";
+import { type Level, LEVELS } from "./log.ts";
+import { LICENSE, versionLine } from "./version.ts";
+
+/** TLS settings. */
+export interface TlsConfig {
+  /** PEM certificate chain path. */
+  certFile: string;
+  /** PEM key path. */
+  keyFile: string;
+  /** PEM CA for client certificates (mutual TLS). */
+  caFile?: string;
+}
+
+/** The program to run for every connection in single-command mode. */
+export interface CommandConfig {
+  /** Resolved executable path. */
+  path: string;
+  /** Its arguments. */
+  args: string[];
+}
+
+/** Everything the server needs, validated. */
+export interface Config {
+  /** Listen addresses; empty = all interfaces. */
+  addresses: string[];
+  /** TCP port (80/443 already applied). */
+  port: number;
+  /** Whether TCP listeners are wanted (false when only --unixsocket was given). */
+  tcp: boolean;
+  /** Unix socket path. */
+  unixSocket?: string;
+  /** Redirect port, 0 = off. */
+  redirPort: number;
+  /** TLS, when --ssl. */
+  tls?: TlsConfig;
+  /** Single-command mode. */
+  command?: CommandConfig;
+  /** --dir root (absolute). */
+  dir?: string;
+  /** --staticdir root (absolute). */
+  staticDir?: string;
+  /** --cgidir root (absolute). */
+  cgiDir?: string;
+  /** --devconsole. */
+  devConsole: boolean;
+  /** --passenv names. */
+  passEnv: string[];
+  /** --binary. */
+  binary: boolean;
+  /** --passstderr. */
+  passStderr: boolean;
+  /** --reverselookup. */
+  reverseLookup: boolean;
+  /** --closems. */
+  closeMs: number;
+  /** --maxforks; 0 = no limit. */
+  maxForks: number;
+  /** --maxframesize; 0 = no limit. */
+  maxFrameSize: number;
+  /** --pingms; 0 = off. */
+  pingMs: number;
+  /** --header values. */
+  headers: [string, string][];
+  /** --header-ws values. */
+  headersWs: [string, string][];
+  /** --header-http values. */
+  headersHttp: [string, string][];
+  /** --origin entries, or null. */
+  origins: string[] | null;
+  /** --sameorigin. */
+  sameOrigin: boolean;
+  /** --loglevel. */
+  logLevel: Level;
+}
+
+/** What `main` should do after reading the command line. */
+export type Startup =
+  | { kind: "run"; config: Config }
+  | { kind: "exit"; code: number; stdout?: string; stderr?: string };
+
+const PROG = "websocketd";
+
+/** A startup error with the exit status and stream websocketd uses for it. */
+export class ConfigError extends Error {
+  /** Exit status. */
+  exitCode: number;
+  /** Print on stdout (websocketd's logger) instead of stderr. */
+  toStdout: boolean;
+  /** Follow with the short usage on stderr. */
+  usage: boolean;
+  /** Create one. */
+  constructor(message: string, exitCode = 1, toStdout = false, usage = false) {
+    super(message);
+    this.name = "ConfigError";
+    this.exitCode = exitCode;
+    this.toStdout = toStdout;
+    this.usage = usage;
+  }
+}
+
+/** Whether a path is an existing directory (false when unreadable). */
+function isDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** Makes a path absolute against our working directory. */
+export function absolute(path: string): string {
+  if (path.startsWith("/")) return normalize(path);
+  return normalize(`${Deno.cwd()}/${path}`);
+}
+
+function normalize(path: string): string {
+  const out: string[] = [];
+  for (const seg of path.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") out.pop();
+    else out.push(seg);
+  }
+  return "/" + out.join("/");
+}
+
+function isExecutableFile(path: string): boolean | undefined {
+  try {
+    const st = Deno.statSync(path);
+    return st.isFile && ((st.mode ?? 0o755) & 0o111) !== 0;
+  } catch (e) {
+    // without read permission we cannot look; let the spawn decide
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      return undefined;
+    }
+    return false;
+  }
+}
+
+/**
+ * Finds COMMAND like Go's exec.LookPath: a name with `/` is used as given;
+ * otherwise the first executable match on our PATH wins.
+ */
+export function lookPath(name: string): string | null {
+  if (name.includes("/")) return isExecutableFile(name) === false ? null : name;
+  let path: string | undefined;
+  try {
+    path = Deno.env.get("PATH");
+  } catch {
+    path = undefined;
+  }
+  for (const dir of (path ?? "/usr/local/bin:/usr/bin:/bin").split(":")) {
+    const candidate = `${dir === "" ? "." : dir}/${name}`;
+    if (isExecutableFile(candidate)) return candidate;
+  }
+  return null;
+}
+
+/**
+ * Reads the command line.
+ * @param argv Arguments after the program name.
+ */
+export function readCommandLine(argv: readonly string[]): Startup {
+  if (argv.length === 0) {
+    return {
+      kind: "exit",
+      code: 1,
+      stdout: "Command line arguments are missing.\n",
+      stderr: shortUsage(PROG),
+    };
+  }
+  try {
+    return { kind: "run", config: buildConfig(argv) };
+  } catch (e) {
+    if (e instanceof UsageError) {
+      return { kind: "exit", code: e.exitCode, stderr: `${e.message}\n${shortUsage(PROG)}` };
+    }
+    if (e instanceof HelpExit) return { kind: "exit", code: 0, ...e.output };
+    if (e instanceof ConfigError) {
+      const text = e.message + "\n";
+      return {
+        kind: "exit",
+        code: e.exitCode,
+        ...(e.toStdout ? { stdout: text } : { stderr: text }),
+        ...(e.usage ? { stderr: (e.toStdout ? "" : text) + shortUsage(PROG) } : {}),
+      };
+    }
+    throw e;
+  }
+}
+
+class HelpExit extends Error {
+  output: { stdout?: string; stderr?: string };
+  constructor(output: { stdout?: string; stderr?: string }) {
+    super("help");
+    this.output = output;
+  }
+}
+
+function buildConfig(argv: readonly string[]): Config {
+  const { values, positionals } = parseFlags(argv);
+  const v = <T extends string | number | boolean | string[]>(name: string) =>
+    flagValue<T>(values, name);
+
+  if (v<boolean>("help")) throw new HelpExit({ stderr: longHelp(PROG) });
+  if (v<boolean>("version")) throw new HelpExit({ stdout: versionLine() + "\n" });
+  if (v<boolean>("license")) throw new HelpExit({ stdout: `${versionLine()}\n${LICENSE}` });
+
+  const logLevel = v<string>("loglevel");
+  if (!(LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(
+      `Incorrect loglevel flag '${logLevel}'. Use --help to see allowed values.`,
+      1,
+      true,
+      true,
+    );
+  }
+
+  const ssl = v<boolean>("ssl");
+  const sslCert = v<string>("sslcert");
+  const sslKey = v<string>("sslkey");
+  const sslCa = v<string>("sslca");
+  if (!ssl && (sslCert || sslKey || sslCa)) {
+    throw new ConfigError("You should not be using --ssl* flags when there is no --ssl option.");
+  }
+  if (ssl && (!sslCert || !sslKey)) {
+    throw new ConfigError("Please specify both --sslcert and --sslkey when requesting --ssl.");
+  }
+
+  const dirFlag = v<string>("dir");
+  if (dirFlag && positionals.length > 0) {
+    throw new ConfigError(
+      "Ambiguous. Provided COMMAND and --dir argument. Please only specify just one.",
+    );
+  }
+  const staticFlag = v<string>("staticdir");
+  const cgiFlag = v<string>("cgidir");
+  if (positionals.length === 0 && !dirFlag && !staticFlag && !cgiFlag) {
+    throw new ConfigError(
+      "Please specify COMMAND or provide --dir, --staticdir or --cgidir argument.",
+      1,
+      false,
+      true,
+    );
+  }
+  let dir: string | undefined;
+  if (dirFlag) {
+    if (!isDir(dirFlag)) {
+      let isFile = false;
+      try {
+        isFile = Deno.statSync(dirFlag).isFile;
+      } catch { /* missing */ }
+      throw new ConfigError(
+        isFile
+          ? `Did you mean to specify COMMAND instead of --dir '${dirFlag}'?`
+          : `Could not find your script dir '${dirFlag}'.`,
+      );
+    }
+    dir = absolute(dirFlag);
+  }
+  for (const [flag, path] of [["static", staticFlag], ["CGI", cgiFlag]]) {
+    if (path && !isDir(path!)) {
+      throw new ConfigError(
+        `Your ${flag} dir '${path}' is not pointing to an accessible directory.`,
+      );
+    }
+  }
+
+  let command: CommandConfig | undefined;
+  if (positionals.length > 0) {
+    const name = positionals[0]!;
+    const path = lookPath(name);
+    if (!path) throw new ConfigError(`Unable to locate specified COMMAND '${name}' in OS path.`);
+    command = { path, args: positionals.slice(1) };
+  }
+
+  const devConsole = v<boolean>("devconsole");
+  if (devConsole && (staticFlag || cgiFlag)) {
+    throw new ConfigError(
+      "Invalid parameters: --devconsole cannot be used with --staticdir or --cgidir.",
+      4,
+      true,
+    );
+  }
+  const binary = v<boolean>("binary");
+  const passStderr = v<boolean>("passstderr");
+  if (binary && passStderr) {
+    throw new ConfigError("Please only specify one of --binary and --passstderr.");
+  }
+  const maxFrameSize = v<number>("maxframesize");
+  if (maxFrameSize < 0) {
+    throw new ConfigError(`--maxframesize must be 0 (no limit) or more, got ${maxFrameSize}.`);
+  }
+
+  const unixSocket = v<string>("unixsocket") || undefined;
+  const addresses = v<string[]>("address").map((a) => a.replace(/^\[(.*)\]$/, "$1"));
+  let port = v<number>("port");
+  const redirPort = v<number>("redirport");
+  for (const [name, p] of [["port", port], ["redirport", redirPort]] as const) {
+    if (p < 0 || p > 65535) {
+      throw new ConfigError(`Can't start server: --${name}=${p} is not a TCP port (1-65535).`, 3);
+    }
+  }
+  const tcp = !unixSocket || values.has("port") || addresses.length > 0 || redirPort > 0;
+  if (port === 0) port = ssl ? 443 : 80;
+
+  const origin = v<string>("origin");
+  return Object.freeze({
+    addresses,
+    port,
+    tcp,
+    unixSocket,
+    redirPort,
+    tls: ssl
+      ? { certFile: sslCert, keyFile: sslKey, ...(sslCa ? { caFile: sslCa } : {}) }
+      : undefined,
+    command,
+    dir,
+    staticDir: staticFlag ? absolute(staticFlag) : undefined,
+    cgiDir: cgiFlag ? absolute(cgiFlag) : undefined,
+    devConsole,
+    passEnv: v<string>("passenv").split(","),
+    binary,
+    passStderr,
+    reverseLookup: v<boolean>("reverselookup"),
+    closeMs: v<number>("closems"),
+    maxForks: Math.max(0, v<number>("maxforks")),
+    maxFrameSize,
+    pingMs: v<number>("pingms"),
+    headers: v<string[]>("header").map(parseHeaderFlag),
+    headersWs: v<string[]>("header-ws").map(parseHeaderFlag),
+    headersHttp: v<string[]>("header-http").map(parseHeaderFlag),
+    origins: values.has("origin") ? origin.split(",") : null,
+    sameOrigin: v<boolean>("sameorigin"),
+    logLevel: logLevel as Level,
+  });
+}

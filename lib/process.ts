@@ -1,0 +1,185 @@
+/**
+ * The process endpoint: spawning one program with piped stdio and stopping
+ * it with websocketd's signal ladder, sent to the whole process group when
+ * our permissions allow it.
+ *
+ * @module
+ */
+
+/** What to run. */
+export interface ProgramSpec {
+  /** Executable path (already resolved). */
+  command: string;
+  /** Arguments after argv[0]. */
+  args: string[];
+  /** The complete environment (nothing else is inherited). */
+  env: Record<string, string>;
+  /** Working directory; default: ours. */
+  cwd?: string;
+}
+
+/**
+ * Whether we may signal process groups. `Deno.kill(-pgid)` needs unscoped
+ * `--allow-run`; with a scoped grant we can only signal the child itself.
+ */
+export function canSignalGroups(): boolean {
+  return Deno.permissions.querySync({ name: "run" }).state === "granted";
+}
+
+/** Resolves after `ms`, or early when `until` settles; never leaves a timer behind. */
+export function waitFor(until: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    until.then(() => {
+      clearTimeout(t);
+      resolve(true);
+    }, () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+/** Sleeps for `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Steps of the stop ladder, for logs and tests. */
+export type LadderStep = "eof" | "SIGINT" | "SIGTERM" | "SIGKILL" | "stuck";
+
+/** A running program. Its owner must call {@link Program.stop} or await {@link Program.status}. */
+export class Program {
+  /** Process id (and process-group id in group mode). */
+  readonly pid: number;
+  /** Resolves when the program has exited and been reaped. */
+  readonly status: Promise<Deno.CommandStatus>;
+  /** stdout bytes. */
+  readonly stdout: ReadableStream<Uint8Array>;
+  /** stderr bytes. */
+  readonly stderr: ReadableStream<Uint8Array>;
+  #child: Deno.ChildProcess;
+  #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  #group: boolean;
+  #exited = false;
+  #stdinClosed = false;
+  #stopping: Promise<LadderStep> | null = null;
+
+  private constructor(child: Deno.ChildProcess, group: boolean) {
+    this.#child = child;
+    this.#group = group;
+    this.pid = child.pid;
+    this.stdout = child.stdout;
+    this.stderr = child.stderr;
+    this.#stdin = child.stdin.getWriter();
+    this.status = child.status.then((s) => {
+      this.#exited = true;
+      return s;
+    });
+  }
+
+  /**
+   * Starts a program with piped stdin, stdout and stderr and a cleared environment.
+   * @param group Put it in its own process group so signals reach its descendants.
+   * @throws Deno.errors.NotFound / PermissionDenied / NotCapable when it cannot start.
+   */
+  static spawn(spec: ProgramSpec, group: boolean): Program {
+    const child = new Deno.Command(spec.command, {
+      args: spec.args,
+      env: spec.env,
+      clearEnv: true,
+      cwd: spec.cwd,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      detached: group,
+    }).spawn();
+    return new Program(child, group);
+  }
+
+  /** Whether the program has exited. */
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  /** Writes bytes to stdin; the promise settles when the pipe took them. */
+  write(bytes: Uint8Array): Promise<void> {
+    return this.#stdin.write(bytes);
+  }
+
+  /** Closes stdin (EOF for the program). Queued bytes are discarded. Idempotent. */
+  closeStdin(): void {
+    if (this.#stdinClosed) return;
+    this.#stdinClosed = true;
+    this.#stdin.abort().catch(() => {});
+  }
+
+  /** Sends a signal to the program (and its group in group mode); false if nobody was there. */
+  signal(sig: Deno.Signal): boolean {
+    try {
+      if (this.#group) Deno.kill(-this.pid, sig);
+      else if (!this.#exited) this.#child.kill(sig);
+      else return false;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether anything of the program is still running (its group, in group mode). */
+  #alive(): boolean {
+    if (!this.#group) return !this.#exited;
+    // SIGCONT is harmless to running processes and fails with ESRCH on an empty group
+    try {
+      Deno.kill(-this.pid, "SIGCONT");
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #waitGone(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    if (!this.#exited && !(await waitFor(this.status, ms))) return false;
+    while (this.#alive()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await sleep(Math.min(20, left));
+    }
+    return true;
+  }
+
+  /**
+   * Stops the program with websocketd's ladder: stdin EOF, then SIGINT after
+   * 100+extra ms, SIGTERM after 250+extra more, SIGKILL after 500+extra more.
+   * Safe to call many times; every call gets the same outcome.
+   *
+   * @param extraMs `--closems`, added to each wait.
+   * @param onStep Told about each escalation.
+   * @returns The step that finished the program.
+   */
+  stop(extraMs: number, onStep?: (step: LadderStep) => void): Promise<LadderStep> {
+    this.#stopping ??= this.#ladder(extraMs, onStep ?? (() => {}));
+    return this.#stopping;
+  }
+
+  async #ladder(extra: number, onStep: (step: LadderStep) => void): Promise<LadderStep> {
+    this.closeStdin();
+    if (await this.#waitGone(100 + extra)) return "eof";
+    const steps: [Deno.Signal, number][] = [
+      ["SIGINT", 250 + extra],
+      ["SIGTERM", 500 + extra],
+      ["SIGKILL", 1000],
+    ];
+    for (const [sig, wait] of steps) {
+      onStep(sig as LadderStep);
+      this.signal(sig);
+      if (await this.#waitGone(wait)) return sig as LadderStep;
+    }
+    onStep("stuck");
+    return "stuck";
+  }
+}
+
+/** Describes an exit status for humans and close reasons: `exit 3`, `signal SIGKILL`. */
+export function describeStatus(s: Deno.CommandStatus): string {
+  return s.signal ? `signal ${s.signal}` : `exit ${s.code}`;
+}

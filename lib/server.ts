@@ -1,0 +1,252 @@
+/**
+ * Listeners (TCP addresses, TLS, Unix socket, redirect port) and graceful
+ * shutdown. Every request goes to the upgrade route or the plain HTTP routes.
+ *
+ * @module
+ */
+
+import http from "node:http";
+import https from "node:https";
+import type { Duplex } from "node:stream";
+import type { Config } from "./config.ts";
+import type { ServerContext } from "./context.ts";
+import { readPassEnv } from "./env.ts";
+import { ForkSlots } from "./forks.ts";
+import { createHttpRoutes } from "./http.ts";
+import type { Logger } from "./log.ts";
+import { canSignalGroups } from "./process.ts";
+import { incomingFacts, sendResponse, textResponse } from "./request.ts";
+import { ScriptDir } from "./scriptdir.ts";
+import { handleUpgrade } from "./upgrade.ts";
+import { serverSoftware } from "./version.ts";
+
+/** Extra knobs that are not command-line flags. */
+export interface ServerOptions {
+  /** How long a program may leave input unread before the session ends (ms). */
+  stallMs?: number;
+}
+
+/** A running server. */
+export interface ServerHandle {
+  /** Where it listens: `ws://127.0.0.1:8080/`, `unix:/path`. */
+  readonly urls: string[];
+  /** Shared state (sessions, slots). */
+  readonly context: ServerContext;
+  /** Stops accepting, closes sessions with 1001, stops every program; resolves when all are gone. */
+  shutdown(): Promise<void>;
+}
+
+/** A listen failure, reported with websocketd's wording and exit status 3. */
+export class ListenError extends Error {
+  /** Create one. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ListenError";
+  }
+}
+
+type NodeServer = http.Server | https.Server;
+
+function hostForUrl(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+function listen(server: NodeServer, port: number, host: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      const where = `${host ? hostForUrl(host) : ""}:${port}`;
+      const why = e.code === "EADDRINUSE"
+        ? "bind: address already in use"
+        : e.code === "EACCES"
+        ? "bind: permission denied"
+        : e.message;
+      reject(new ListenError(`listen tcp ${where}: ${why}`));
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+}
+
+async function listenUnix(server: NodeServer, path: string): Promise<void> {
+  // a socket file nobody answers on is stale; a live one belongs to a running server
+  try {
+    Deno.lstatSync(path);
+    try {
+      const c = await Deno.connect({ transport: "unix", path });
+      c.close();
+      throw new ListenError(`socket ${path} is already in use by a running server`);
+    } catch (e) {
+      if (e instanceof ListenError) throw e;
+      Deno.removeSync(path);
+    }
+  } catch (e) {
+    if (e instanceof ListenError) throw e;
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e) => reject(new ListenError(`listen unix ${path}: ${e.message}`)));
+    server.listen(path, () => resolve());
+  });
+}
+
+/**
+ * Starts listening as configured.
+ * @throws {ListenError} When a listener cannot be opened (websocketd exits 3).
+ */
+export async function startServer(
+  config: Config,
+  log: Logger,
+  options: ServerOptions = {},
+): Promise<ServerHandle> {
+  const group = canSignalGroups();
+  const ctx: ServerContext = {
+    config,
+    log,
+    slots: new ForkSlots(config.maxForks),
+    sessions: new Set(),
+    envBase: { serverSoftware: serverSoftware(), passed: readPassEnv(config.passEnv) },
+    group,
+    stallMs: options.stallMs ?? 10_000,
+    scripts: config.dir ? new ScriptDir(config.dir) : null,
+    httpHeaders: [...config.headers, ...config.headersHttp],
+    http: createHttpRoutes(config, log),
+    draining: false,
+  };
+
+  const tls = config.tls;
+  let tlsOptions: https.ServerOptions | undefined;
+  if (tls) {
+    try {
+      tlsOptions = {
+        cert: Deno.readTextFileSync(tls.certFile),
+        key: Deno.readTextFileSync(tls.keyFile),
+        ...(tls.caFile
+          ? { ca: Deno.readTextFileSync(tls.caFile), requestCert: true, rejectUnauthorized: true }
+          : {}),
+      };
+    } catch (e) {
+      throw new ListenError(`reading TLS files: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
+  const servers: NodeServer[] = [];
+  const make = (secure: boolean): NodeServer => {
+    const opts = { headersTimeout: 10_000, requestTimeout: 300_000, keepAliveTimeout: 5_000 };
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const facts = incomingFacts(req, secure);
+      ctx.http(req, facts)
+        .catch((e) => {
+          log.error("http", { url: req.url }, `Request failed: ${e?.stack ?? e}`);
+          return textResponse(500, "500 Internal Server Error\n");
+        })
+        .then((response) => sendResponse(res, response, facts.method, ctx.httpHeaders))
+        .catch(() => res.destroy());
+    };
+    const server = secure
+      ? https.createServer({ ...opts, ...tlsOptions }, onRequest)
+      : http.createServer(opts, onRequest);
+    server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Uint8Array) => {
+      handleUpgrade(ctx, req, socket, head, secure).catch((e) => {
+        log.error("session", { url: req.url }, `Upgrade failed: ${e?.stack ?? e}`);
+        socket.destroy();
+      });
+    });
+    server.on("clientError", (_err: Error, socket: Duplex) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+      else socket.destroy();
+    });
+    servers.push(server);
+    return server;
+  };
+
+  const urls: string[] = [];
+  const scheme = tls ? "wss" : "ws";
+  try {
+    if (config.tcp) {
+      const hosts = config.addresses.length ? config.addresses : [undefined];
+      for (const host of hosts) {
+        await listen(make(!!tls), config.port, host);
+        urls.push(`${scheme}://${host ? hostForUrl(host) : "0.0.0.0"}:${config.port}/`);
+        if (config.redirPort > 0) {
+          const redirect = http.createServer((req, res) => {
+            const hostHeader = req.headers.host ?? "";
+            const name = hostHeader.startsWith("[")
+              ? hostHeader.slice(0, hostHeader.indexOf("]") + 1)
+              : hostHeader.split(":")[0];
+            const target = `${tls ? "https" : "http"}://${
+              name || host || "localhost"
+            }:${config.port}/`;
+            res.writeHead(301, { Location: target, "Content-Type": "text/html; charset=utf-8" });
+            res.end(`<a href="${target}">Moved Permanently</a>.\n`);
+          });
+          servers.push(redirect);
+          await listen(redirect, config.redirPort, host);
+          log.info(
+            "server",
+            {},
+            `Starting redirect server   : http://${
+              host ? hostForUrl(host) : "0.0.0.0"
+            }:${config.redirPort}/`,
+          );
+        }
+      }
+    }
+    if (config.unixSocket) {
+      await listenUnix(make(!!tls), config.unixSocket);
+      urls.push(`unix:${config.unixSocket}`);
+    }
+  } catch (e) {
+    for (const s of servers) s.close();
+    throw e;
+  }
+
+  if (config.command) {
+    log.info(
+      "server",
+      {},
+      `Serving using application   : ${[config.command.path, ...config.command.args].join(" ")}`,
+    );
+  }
+  if (config.dir) log.info("server", {}, `Serving from directory      : ${config.dir}`);
+  if (config.staticDir) log.info("server", {}, `Serving static content from : ${config.staticDir}`);
+  if (config.cgiDir) log.info("server", {}, `Serving CGI scripts from    : ${config.cgiDir}`);
+  if (!group) {
+    log.info(
+      "server",
+      {},
+      "Signals reach each program's pid only: signalling process groups needs unscoped --allow-run",
+    );
+  }
+  for (const url of urls) {
+    if (config.command || config.dir) {
+      log.info("server", {}, `Starting WebSocket server   : ${url}`);
+    }
+    if (config.devConsole) {
+      log.info("server", {}, `Developer console enabled   : ${url.replace(/^ws/, "http")}`);
+    } else if (config.staticDir || config.cgiDir) {
+      log.info("server", {}, `Serving CGI or static files : ${url.replace(/^ws/, "http")}`);
+    }
+  }
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = () => {
+    stopping ??= (async () => {
+      ctx.draining = true;
+      const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+      for (const s of servers) s.closeIdleConnections?.();
+      for (const session of ctx.sessions) session.shutdown();
+      await Promise.all([...ctx.sessions].map((s) => s.done));
+      for (const s of servers) s.closeAllConnections?.();
+      await Promise.all(closed);
+      if (config.unixSocket) {
+        try {
+          Deno.removeSync(config.unixSocket);
+        } catch { /* already gone */ }
+      }
+    })();
+    return stopping;
+  };
+  return { urls, context: ctx, shutdown };
+}

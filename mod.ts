@@ -18,5 +18,5 @@
 
 export { type Config, readCommandLine, type Startup } from "./lib/config.ts";
 export { type Level, Logger } from "./lib/log.ts";
-export { ListenError, type ServerHandle, type ServerOptions, startServer } from "./lib/server.ts";
+export { ListenError, type ServerHandle, startServer } from "./lib/server.ts";
 export { VERSION } from "./lib/version.ts";

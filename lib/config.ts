@@ -68,6 +68,8 @@ export interface Config {
   maxFrameSize: number;
   /** --pingms; 0 = off. */
   pingMs: number;
+  /** --stallms. */
+  stallMs: number;
   /** --header values. */
   headers: [string, string][];
   /** --header-ws values. */
@@ -335,6 +337,7 @@ function buildConfig(argv: readonly string[]): Config {
     maxForks: Math.max(0, v<number>("maxforks")),
     maxFrameSize,
     pingMs: v<number>("pingms"),
+    stallMs: v<number>("stallms"),
     headers: v<string[]>("header").map(parseHeaderFlag),
     headersWs: v<string[]>("header-ws").map(parseHeaderFlag),
     headersHttp: v<string[]>("header-http").map(parseHeaderFlag),

@@ -27,8 +27,6 @@ export interface ServerContext {
   readonly envBase: EnvBase;
   /** Whether programs get their own process group (and signals reach it). */
   readonly group: boolean;
-  /** Stall limit for programs that stop reading input. */
-  readonly stallMs: number;
   /** --dir resolver, when in --dir mode. */
   readonly scripts: ScriptDir | null;
   /** Headers for plain HTTP responses (--header and --header-http). */

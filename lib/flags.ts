@@ -252,6 +252,15 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 0,
     help: "Ping clients every MS; a client silent for 2*MS is dropped. 0 = off.",
   },
+  {
+    name: "stallms",
+    kind: "uint",
+    arg: "MS",
+    group: "security",
+    origin: "deno",
+    default: 10000,
+    help: "When 1 MiB of input waits and the program has read none of it for MS, close with 1008.",
+  },
   // operations
   {
     name: "loglevel",

@@ -20,12 +20,6 @@ import { ScriptDir } from "./scriptdir.ts";
 import { handleUpgrade } from "./upgrade.ts";
 import { serverSoftware } from "./version.ts";
 
-/** Extra knobs that are not command-line flags. */
-export interface ServerOptions {
-  /** How long a program may leave input unread before the session ends (ms). */
-  stallMs?: number;
-}
-
 /** A running server. */
 export interface ServerHandle {
   /** Where it listens: `ws://127.0.0.1:8080/`, `unix:/path`. */
@@ -98,7 +92,6 @@ async function listenUnix(server: NodeServer, path: string): Promise<void> {
 export async function startServer(
   config: Config,
   log: Logger,
-  options: ServerOptions = {},
 ): Promise<ServerHandle> {
   const group = canSignalGroups();
   const ctx: ServerContext = {
@@ -108,7 +101,7 @@ export async function startServer(
     sessions: new Set(),
     envBase: { serverSoftware: serverSoftware(), passed: readPassEnv(config.passEnv) },
     group,
-    stallMs: options.stallMs ?? 10_000,
+
     scripts: config.dir ? new ScriptDir(config.dir) : null,
     httpHeaders: [...config.headers, ...config.headersHttp],
     http: createHttpRoutes(config, log),

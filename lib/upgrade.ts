@@ -122,7 +122,7 @@ export async function handleUpgrade(
       pingMs: config.pingMs,
       group: ctx.group,
       inboundHighWater: INBOUND_HIGH_WATER,
-      stallMs: ctx.stallMs,
+      stallMs: config.stallMs,
       log,
       fields,
     });

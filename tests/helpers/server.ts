@@ -1,0 +1,251 @@
+/**
+ * Starts the real server as a subprocess for behaviour tests and collects
+ * its log. `WSD_TARGET=bundle` runs the bundled `dist/websocketd.js` instead
+ * of `main.ts`, so the same tests cover the shipped artifact.
+ *
+ * @module
+ */
+
+export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+export const FIXTURES = `${ROOT}/tests/fixtures`;
+/** The multi-mode test program. */
+export const TESTPROG = `${FIXTURES}/testprog.sh`;
+
+/** Options for {@link startServer}. */
+export interface StartOptions {
+  /** Deno permission flags; default: everything the server may need. */
+  perms?: string[];
+  /** Environment for the server (added to ours unless `clearEnv`). */
+  env?: Record<string, string>;
+  /** Start with only `env` (plus PATH). */
+  clearEnv?: boolean;
+  /** Working directory. */
+  cwd?: string;
+  /** Log line that means "ready". */
+  ready?: RegExp;
+  /** Do not add --address/--port. */
+  noListenFlags?: boolean;
+  /** Extra arguments before the program's own (e.g. a TLS flag set). */
+  port?: number;
+}
+
+/** Default permission flags used by tests. */
+export const ALL_PERMS = [
+  "--allow-net",
+  "--allow-run",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+];
+
+/** A free TCP port on 127.0.0.1 (best effort: it is released before use). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** The entry point under test. */
+export function entry(): string {
+  return Deno.env.get("WSD_TARGET") === "bundle" ? `${ROOT}/dist/websocketd.js` : `${ROOT}/main.ts`;
+}
+
+/** A running server under test. */
+export class TestServer {
+  /** TCP port. */
+  readonly port: number;
+  /** Every log line so far. */
+  readonly lines: string[] = [];
+  /** stderr text so far. */
+  stderr = "";
+  #child: Deno.ChildProcess;
+  #waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  #pumps: Promise<void>[];
+  #status: Promise<Deno.CommandStatus>;
+  #exited = false;
+
+  constructor(child: Deno.ChildProcess, port: number) {
+    this.#child = child;
+    this.port = port;
+    this.#status = child.status.then((s) => {
+      this.#exited = true;
+      return s;
+    });
+    this.#pumps = [this.#pump(child.stdout, true), this.#pump(child.stderr, false)];
+  }
+
+  /** The server's pid. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, isLog: boolean): Promise<void> {
+    let carry = "";
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      if (!isLog) {
+        this.stderr += text;
+        continue;
+      }
+      carry += text;
+      let nl;
+      while ((nl = carry.indexOf("\n")) >= 0) {
+        const line = carry.slice(0, nl);
+        carry = carry.slice(nl + 1);
+        this.lines.push(line);
+        this.#waiters = this.#waiters.filter((w) => {
+          if (!w.re.test(line)) return true;
+          w.resolve(line);
+          return false;
+        });
+      }
+    }
+  }
+
+  /** ws:// URL for a path. */
+  url(path = "/"): string {
+    return `ws://127.0.0.1:${this.port}${path}`;
+  }
+
+  /** http:// URL for a path. */
+  http(path = "/"): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  /** Resolves with the first log line (past or future) matching `re`. */
+  waitLog(re: RegExp, timeoutMs = 10000): Promise<string> {
+    const seen = this.lines.find((l) => re.test(l));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w.re !== re);
+        reject(
+          new Error(
+            `no log line matching ${re} within ${timeoutMs}ms:\n${
+              this.lines.join("\n")
+            }\n${this.stderr}`,
+          ),
+        );
+      }, timeoutMs);
+      this.#waiters.push({
+        re,
+        resolve: (l) => {
+          clearTimeout(t);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  /** Log lines matching `re`. */
+  grep(re: RegExp): string[] {
+    return this.lines.filter((l) => re.test(l));
+  }
+
+  /** Sends a signal to the server. */
+  kill(sig: Deno.Signal = "SIGTERM"): void {
+    if (!this.#exited) this.#child.kill(sig);
+  }
+
+  /** Stops the server (SIGTERM) and returns its exit status; everything is released. */
+  async stop(sig: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    this.kill(sig);
+    const status = await this.#status;
+    await Promise.all(this.#pumps);
+    return status;
+  }
+
+  /** Waits for the server to exit on its own. */
+  async exited(): Promise<Deno.CommandStatus> {
+    const status = await this.#status;
+    await Promise.all(this.#pumps);
+    return status;
+  }
+}
+
+/**
+ * Starts `websocketd` (ours) on a free port of 127.0.0.1 and waits until it
+ * logs that it listens.
+ */
+export async function startServer(args: string[], opts: StartOptions = {}): Promise<TestServer> {
+  for (let attempt = 0;; attempt++) {
+    const port = opts.port ?? freePort();
+    const listen = opts.noListenFlags ? [] : [`--address=127.0.0.1`, `--port=${port}`];
+    const env = opts.clearEnv
+      ? { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...opts.env }
+      : opts.env;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", ...(opts.perms ?? ALL_PERMS), entry(), ...listen, ...args],
+      cwd: opts.cwd ?? ROOT,
+      env,
+      clearEnv: opts.clearEnv,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const server = new TestServer(child, port);
+    const ready = opts.ready ??
+      /Starting WebSocket server|Serving CGI or static files|Developer console/;
+    const result = await Promise.race([
+      server.waitLog(ready, 15000).then(() => "ready" as const, () => "timeout" as const),
+      server.exited().then(() => "exited" as const),
+    ]);
+    if (result === "ready") return server;
+    const status = await server.stop();
+    // the port was taken between freePort() and listen: try another
+    if (status.code === 3 && attempt < 3 && !opts.port) continue;
+    throw new Error(
+      `server did not start (${result}, exit ${status.code}):\n${
+        server.lines.join("\n")
+      }\n${server.stderr}`,
+    );
+  }
+}
+
+/** Runs the CLI to completion (for flag and exit-status tests). */
+export async function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; perms?: string[]; cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...(opts.perms ?? ALL_PERMS), entry(), ...args],
+    cwd: opts.cwd ?? ROOT,
+    env: opts.env,
+    stdin: "null",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** Pids of live processes (other than servers under test) whose command line contains `marker`. */
+export async function processesWith(marker: string): Promise<number[]> {
+  const out = await new Deno.Command("pgrep", { args: ["-a", "-f", marker], stdout: "piped" })
+    .output();
+  const deno = Deno.execPath();
+  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean)
+    .filter((line) => !line.split(" ")[1]!.startsWith(deno))
+    .map((line) => Number(line.split(" ")[0]))
+    .filter((pid) => pid !== Deno.pid);
+}
+
+/** Waits until no process mentions `marker` (or the timeout passes); returns the survivors. */
+export async function waitNoProcesses(marker: string, timeoutMs = 5000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const left = await processesWith(marker);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A unique token to tag the processes of one test. */
+export function marker(): string {
+  return `wsdtest-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Sleeps. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -130,7 +130,7 @@ Deno.test("a 5 MiB line arrives as one message (streamed in fragments)", async (
 Deno.test("stderr is logged at ERROR with the session's fields and never sent; fragments too", async () => {
   const { texts, server } = await conversation([], ["stderr"]);
   assertEquals(texts, ["to-stdout-1"]);
-  const err = await server.waitLog(/\| ERROR  \| stderr     \| .*\| to-stderr-1$/);
+  const err = await server.waitLog(/\| ERROR {2}\| stderr {5}\| .*\| to-stderr-1$/);
   assertMatch(
     err,
     /url:'http:\/\/127\.0\.0\.1:\d+\/' id:'\d+' remote:'127\.0\.0\.1' command:'.*testprog\.sh' origin:'file:' pid:'\d+'/,
@@ -296,7 +296,7 @@ Deno.test("a missing program closes the session with 1011 and a reason; the serv
     assertEquals(end.type === "close" && end.code, 1011);
     assertMatch(end.type === "close" ? end.reason : "", /^could not launch program: /);
     await ws.drop();
-    await server.waitLog(/ERROR  \| process .*Could not launch process/);
+    await server.waitLog(/ERROR {2}\| process .*Could not launch process/);
     await Deno.writeTextFile(prog, "#!/bin/sh\necho back\n");
     await Deno.chmod(prog, 0o755);
     const again = await RawWs.connect(server.port);

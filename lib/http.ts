@@ -6,28 +6,71 @@
  */
 
 import type { IncomingMessage } from "node:http";
+import { cgiScriptFor, runCgi } from "./cgi.ts";
 import type { Config } from "./config.ts";
+import { devConsole } from "./devconsole.ts";
+import type { EnvBase } from "./env.ts";
+import type { ForkSlots } from "./forks.ts";
 import type { Logger } from "./log.ts";
 import { cleanPath, escapePath } from "./paths.ts";
-import { type IncomingFacts, logUrl, textResponse } from "./request.ts";
+import { type IncomingFacts, logUrl, textResponse, toWebRequest } from "./request.ts";
+import { serveStatic } from "./static.ts";
+
+/** What the plain HTTP routes need from the server. */
+export interface HttpDeps {
+  /** Configuration. */
+  config: Config;
+  /** Logger. */
+  log: Logger;
+  /** --maxforks slots (CGI runs take one). */
+  slots: ForkSlots;
+  /** Environment pieces shared by every program. */
+  envBase: EnvBase;
+}
 
 /** Creates the plain-HTTP handler for a configuration. */
 export function createHttpRoutes(
-  config: Config,
-  log: Logger,
+  deps: HttpDeps,
 ): (req: IncomingMessage, facts: IncomingFacts) => Promise<Response> {
-  void config;
-  return (_req, facts) => {
+  const { config, log } = deps;
+  const startedAt = new Date();
+  return async (req, facts) => {
     const fields = { url: logUrl(facts), id: facts.uniqueId, remote: facts.remoteHost };
-    if (facts.path === null) {
-      return Promise.resolve(textResponse(400, "400 Bad Request: malformed URL path\n"));
-    }
+    if (facts.path === null) return textResponse(400, "400 Bad Request: malformed URL path\n");
     const clean = cleanPath(facts.path);
     if (clean !== facts.path) {
       const location = escapePath(clean) + (facts.query ? "?" + facts.query : "");
-      return Promise.resolve(new Response(null, { status: 301, headers: { Location: location } }));
+      return new Response(null, { status: 301, headers: { Location: location } });
+    }
+    if (config.devConsole) {
+      log.access("http", fields, "DEVCONSOLE");
+      return devConsole(toWebRequest(req, facts), facts, startedAt);
+    }
+    if (config.cgiDir) {
+      const script = cgiScriptFor(config.cgiDir, facts.path);
+      if (script) {
+        const release = deps.slots.tryAcquire();
+        if (!release) {
+          log.error("http", fields, "Max of possible forks already active, CGI rejected");
+          return textResponse(429, "429 Too Many Requests\n");
+        }
+        log.access("http", { ...fields, cgiscript: script }, "CGI");
+        return runCgi(toWebRequest(req, facts), {
+          script,
+          facts: { ...facts, path: facts.path },
+          config,
+          envBase: deps.envBase,
+          log,
+          fields: { ...fields, cgiscript: script },
+          release,
+        });
+      }
+    }
+    if (config.staticDir) {
+      log.access("http", fields, "STATIC");
+      return serveStatic(toWebRequest(req, facts), config.staticDir, facts.path);
     }
     log.access("http", fields, "NOT FOUND");
-    return Promise.resolve(textResponse(404, "404 page not found\n"));
+    return textResponse(404, "404 page not found\n");
   };
 }

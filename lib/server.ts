@@ -94,17 +94,19 @@ export async function startServer(
   log: Logger,
 ): Promise<ServerHandle> {
   const group = canSignalGroups();
+  const slots = new ForkSlots(config.maxForks);
+  const envBase = { serverSoftware: serverSoftware(), passed: readPassEnv(config.passEnv) };
   const ctx: ServerContext = {
     config,
     log,
-    slots: new ForkSlots(config.maxForks),
+    slots,
     sessions: new Set(),
-    envBase: { serverSoftware: serverSoftware(), passed: readPassEnv(config.passEnv) },
+    envBase,
     group,
 
     scripts: config.dir ? new ScriptDir(config.dir) : null,
     httpHeaders: [...config.headers, ...config.headersHttp],
-    http: createHttpRoutes(config, log),
+    http: createHttpRoutes({ config, log, slots, envBase }),
     draining: false,
   };
 

@@ -8,6 +8,7 @@
 import { flagValue, longHelp, parseFlags, shortUsage, UsageError } from "./flags.ts";
 import { parseHeaderFlag } from "./headers.ts";
 import { type Level, LEVELS } from "./log.ts";
+import { TrustedProxies } from "./proxy.ts";
 import { LICENSE, versionLine } from "./version.ts";
 
 /** TLS settings. */
@@ -80,6 +81,10 @@ export interface Config {
   origins: string[] | null;
   /** --sameorigin. */
   sameOrigin: boolean;
+  /** --subprotocol names, in our order of preference. */
+  subprotocols: string[];
+  /** --trust-proxy, when given. */
+  trustProxy: TrustedProxies | null;
   /** --loglevel. */
   logLevel: Level;
 }
@@ -315,6 +320,20 @@ function buildConfig(argv: readonly string[]): Config {
   if (port === 0) port = ssl ? 443 : 80;
 
   const origin = v<string>("origin");
+  let trustProxy: TrustedProxies | null = null;
+  if (values.has("trust-proxy")) {
+    try {
+      trustProxy = new TrustedProxies(v<string>("trust-proxy"));
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
+  const subprotocols = v<string[]>("subprotocol");
+  for (const p of subprotocols) {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p)) {
+      throw new ConfigError(`--subprotocol: '${p}' is not a valid protocol token.`);
+    }
+  }
   return Object.freeze({
     addresses,
     port,
@@ -343,6 +362,8 @@ function buildConfig(argv: readonly string[]): Config {
     headersHttp: v<string[]>("header-http").map(parseHeaderFlag),
     origins: values.has("origin") ? origin.split(",") : null,
     sameOrigin: v<boolean>("sameorigin"),
+    subprotocols,
+    trustProxy,
     logLevel: logLevel as Level,
   });
 }

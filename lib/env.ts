@@ -25,8 +25,10 @@ export interface RequestFacts {
   remotePort: string;
   /** Client name for REMOTE_HOST (reverse lookup) or the address. */
   remoteHost: string;
-  /** Whether the connection is TLS. */
+  /** Whether the connection is TLS (as the client used it, through trusted proxies). */
   tls: boolean;
+  /** The Host the client asked for. */
+  host: string | undefined;
   /** Per-request unique id (decimal nanoseconds). */
   uniqueId: string;
 }
@@ -150,7 +152,7 @@ export function buildEnv(
   const env: Record<string, string> = {};
   env.SERVER_SOFTWARE = base.serverSoftware;
   for (const [k, v] of base.passed) env[k] = v;
-  const [serverName, serverPort] = splitHost(headerValue(req.rawHeaders, "host"), req.tls);
+  const [serverName, serverPort] = splitHost(req.host, req.tls);
   env.REMOTE_ADDR = req.remoteAddr;
   env.REMOTE_HOST = req.remoteHost;
   env.SERVER_NAME = serverName;

@@ -217,6 +217,16 @@ export const FLAGS: readonly FlagSpec[] = [
     origin: "0.4.1",
     help: "Add a header to plain HTTP responses only.",
   },
+  {
+    name: "subprotocol",
+    kind: "string",
+    repeat: true,
+    arg: "NAME",
+    group: "http",
+    origin: "deno",
+    help:
+      "A WebSocket subprotocol we speak; the first one the client offers is chosen (WEBSOCKET_PROTOCOL).",
+  },
   // security
   {
     name: "origin",
@@ -233,6 +243,15 @@ export const FLAGS: readonly FlagSpec[] = [
     origin: "0.4.1",
     default: false,
     help: "Accept WebSocket handshakes only when Origin matches the Host header.",
+  },
+  {
+    name: "trust-proxy",
+    kind: "string",
+    arg: "ADDR|CIDR,...",
+    group: "security",
+    origin: "deno",
+    help:
+      "Proxies whose Forwarded / X-Forwarded-* headers are believed (REMOTE_ADDR, HTTPS, SERVER_NAME).",
   },
   {
     name: "maxframesize",

@@ -55,7 +55,7 @@ export function createHttpRoutes(
           return textResponse(429, "429 Too Many Requests\n");
         }
         log.access("http", { ...fields, cgiscript: script }, "CGI");
-        return runCgi(toWebRequest(req, facts), {
+        return await runCgi(toWebRequest(req, facts), {
           script,
           facts: { ...facts, path: facts.path },
           config,
@@ -68,7 +68,7 @@ export function createHttpRoutes(
     }
     if (config.staticDir) {
       log.access("http", fields, "STATIC");
-      return serveStatic(toWebRequest(req, facts), config.staticDir, facts.path);
+      return await serveStatic(toWebRequest(req, facts), config.staticDir, facts.path);
     }
     log.access("http", fields, "NOT FOUND");
     return textResponse(404, "404 page not found\n");

@@ -10,6 +10,7 @@ import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { type RequestFacts, uniqueId } from "./env.ts";
 import { decodePath, splitTarget } from "./paths.ts";
+import { forwardedClient, type TrustedProxies } from "./proxy.ts";
 
 /** The client's address and port as the program sees them. */
 export function remoteOf(socket: { remoteAddress?: string; remotePort?: number }): {
@@ -31,15 +32,28 @@ export interface IncomingFacts extends Omit<RequestFacts, "path"> {
   path: string | null;
   /** Raw (escaped) path. */
   rawPath: string;
-  /** Host header. */
-  host: string | undefined;
 }
 
-/** Collects the facts of a request. */
-export function incomingFacts(req: IncomingMessage, tls: boolean): IncomingFacts {
+/**
+ * Collects the facts of a request; with trusted proxies, the client's own
+ * address, scheme and host replace the proxy's.
+ */
+export function incomingFacts(
+  req: IncomingMessage,
+  tls: boolean,
+  trust: TrustedProxies | null = null,
+): IncomingFacts {
   const target = req.url ?? "/";
   const { rawPath, query } = splitTarget(target);
-  const { addr, port } = remoteOf(req.socket);
+  let { addr, port } = remoteOf(req.socket);
+  let host = req.headers.host;
+  const fwd = trust ? forwardedClient(trust, addr, req.rawHeaders) : null;
+  if (fwd) {
+    addr = fwd.addr;
+    port = fwd.port;
+    if (fwd.tls !== undefined) tls = fwd.tls;
+    if (fwd.host !== undefined) host = fwd.host;
+  }
   return {
     method: req.method ?? "GET",
     target,
@@ -53,7 +67,7 @@ export function incomingFacts(req: IncomingMessage, tls: boolean): IncomingFacts
     remoteHost: addr,
     tls,
     uniqueId: uniqueId(),
-    host: req.headers.host,
+    host,
   };
 }
 

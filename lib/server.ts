@@ -130,7 +130,7 @@ export async function startServer(
   const make = (secure: boolean): NodeServer => {
     const opts = { headersTimeout: 10_000, requestTimeout: 300_000, keepAliveTimeout: 5_000 };
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const facts = incomingFacts(req, secure);
+      const facts = incomingFacts(req, secure, config.trustProxy);
       ctx.http(req, facts)
         .catch((e) => {
           log.error("http", { url: req.url }, `Request failed: ${e?.stack ?? e}`);

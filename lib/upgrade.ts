@@ -14,7 +14,8 @@ import { checkOrigin } from "./origin.ts";
 import { cleanPath, escapePath } from "./paths.ts";
 import { incomingFacts, logUrl, sendRawResponse, textResponse } from "./request.ts";
 import { Session } from "./session.ts";
-import { acceptKey, checkHandshake, hasToken } from "./websocket.ts";
+import { acceptKey, checkHandshake, hasToken, offeredProtocols } from "./websocket.ts";
+import { lookupService } from "node:dns/promises";
 
 /** Inbound bytes waiting for a program's stdin before we stop reading the client. */
 export const INBOUND_HIGH_WATER = 1024 * 1024;
@@ -32,7 +33,7 @@ export async function handleUpgrade(
 ): Promise<void> {
   const { config, log } = ctx;
   socket.on("error", () => {});
-  const facts = incomingFacts(req, tls);
+  const facts = incomingFacts(req, tls, config.trustProxy);
   const fields = {
     url: logUrl(facts),
     id: facts.uniqueId,
@@ -91,12 +92,31 @@ export async function handleUpgrade(
       { allowed: config.origins, same: config.sameOrigin },
       req.headers.origin,
       facts.host,
-      tls,
+      facts.tls,
     );
     if (originProblem) {
       log.access("session", fields, originProblem);
       return await refuse(403, "403 Forbidden: origin not allowed\n");
     }
+
+    let protocol: string | null = null;
+    if (config.subprotocols.length) {
+      const offered = offeredProtocols(req.headers["sec-websocket-protocol"]);
+      protocol = offered.find((p) => config.subprotocols.includes(p)) ?? null;
+      if (offered.length && !protocol) {
+        log.access(
+          "session",
+          fields,
+          `Unable to Upgrade: no supported subprotocol in '${offered}'`,
+        );
+        return await refuse(
+          400,
+          "400 Bad Request: none of the offered subprotocols is supported\n",
+        );
+      }
+    }
+    if (config.reverseLookup) facts.remoteHost = await reverseName(facts.remoteAddr);
+    fields.remote = facts.remoteHost;
 
     const key = String(req.headers["sec-websocket-key"]).trim();
     const lines = [
@@ -105,11 +125,17 @@ export async function handleUpgrade(
       "Connection: Upgrade",
       `Sec-WebSocket-Accept: ${acceptKey(key)}`,
     ];
+    if (protocol) lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
     for (const [k, v] of [...config.headers, ...config.headersWs]) lines.push(`${k}: ${v}`);
     socket.write(lines.join("\r\n") + "\r\n\r\n");
     (socket as Duplex & { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
 
-    const env = buildEnv(ctx.envBase, { ...facts, path: facts.path }, { scriptName, pathInfo });
+    const env = buildEnv(
+      ctx.envBase,
+      { ...facts, path: facts.path },
+      { scriptName, pathInfo },
+      protocol ? { WEBSOCKET_PROTOCOL: protocol } : {},
+    );
     const session = new Session(socket, head, {
       command: program!.path,
       args: program!.args,
@@ -134,5 +160,18 @@ export async function handleUpgrade(
     });
   } finally {
     if (!handedOver) release();
+  }
+}
+
+/** REMOTE_HOST for --reverselookup: the name for the address (hosts file or DNS), else the address. */
+async function reverseName(addr: string): Promise<string> {
+  if (addr === "unix-socket") return addr;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), 2000)));
+  try {
+    const found = await Promise.race([lookupService(addr, 80).catch(() => null), timeout]);
+    return found && found.hostname && found.hostname !== addr ? found.hostname : addr;
+  } finally {
+    clearTimeout(timer);
   }
 }

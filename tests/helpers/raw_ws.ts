@@ -184,7 +184,9 @@ export class RawWs {
     let body = "";
     if (status !== 101) {
       const len = headers.get("content-length");
-      if (len !== undefined) {
+      if (headers.get("transfer-encoding")?.toLowerCase() === "chunked") {
+        body = await this.#readChunked();
+      } else if (len !== undefined) {
         while (this.#buf.length < Number(len) && await this.#fill());
         body = dec.decode(this.#buf.subarray(0, Number(len)));
       } else {
@@ -193,6 +195,21 @@ export class RawWs {
       }
     }
     return { status, headers, rawHeaders: lines, body };
+  }
+
+  async #readChunked(): Promise<string> {
+    const parts: Uint8Array[] = [];
+    while (true) {
+      let eol: number;
+      while ((eol = indexOf(this.#buf, enc.encode("\r\n"))) < 0) {
+        if (!(await this.#fill())) return dec.decode(parts.reduce(concat, new Uint8Array(0)));
+      }
+      const size = parseInt(dec.decode(this.#buf.subarray(0, eol)), 16);
+      while (this.#buf.length < eol + 2 + size + 2 && await this.#fill());
+      parts.push(this.#buf.slice(eol + 2, eol + 2 + size));
+      this.#buf = this.#buf.slice(eol + 2 + size + 2);
+      if (size === 0) return dec.decode(parts.reduce(concat, new Uint8Array(0)));
+    }
   }
 
   async #readLoop(): Promise<void> {

@@ -19,7 +19,7 @@ export async function main(argv: string[]): Promise<number> {
     return startup.code;
   }
   const config = startup.config;
-  const log = new Logger(config.logLevel);
+  const log = new Logger(config.logLevel, config.logFormat);
   // one session's bug must never take the server down
   globalThis.addEventListener("unhandledrejection", (e) => {
     e.preventDefault();
@@ -38,19 +38,29 @@ export async function main(argv: string[]): Promise<number> {
     log.fatal("server", {}, `Can't start server: ${e.message}`);
     return 3;
   }
-  const { promise: stop, resolve } = Promise.withResolvers<Deno.Signal>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const handlers = signals.map((sig) => {
-    const h = () => resolve(sig);
-    Deno.addSignalListener(sig, h);
-    return [sig, h] as const;
-  });
-  const sig = await stop;
-  log.info("server", {}, `Received ${sig}: closing sessions and stopping programs`);
-  await server.shutdown();
-  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-  log.info("server", {}, "All programs stopped; exiting");
-  return 0;
+  const { promise: stopped, resolve } = Promise.withResolvers<number>();
+  let stopping = false;
+  const stop = (sig: Deno.Signal) => () => {
+    // a second SIGINT/SIGTERM cuts a --drain-ms wait short
+    if (!stopping) {
+      log.info("server", {}, `Received ${sig}: closing sessions and stopping programs`);
+    }
+    stopping = true;
+    server.shutdown().then(() => resolve(0), (e) => {
+      log.error("server", {}, `Shutdown failed: ${e?.stack ?? e}`);
+      resolve(1);
+    });
+  };
+  const listeners: [Deno.Signal, () => void][] = [
+    ["SIGINT", stop("SIGINT")],
+    ["SIGTERM", stop("SIGTERM")],
+    ["SIGHUP", () => server.reloadTls()],
+  ];
+  for (const [sig, fn] of listeners) Deno.addSignalListener(sig, fn);
+  const code = await stopped;
+  for (const [s, fn] of listeners) Deno.removeSignalListener(s, fn);
+  if (code === 0) log.info("server", {}, "All programs stopped; exiting");
+  return code;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

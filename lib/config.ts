@@ -7,7 +7,8 @@
 
 import { flagValue, longHelp, parseFlags, shortUsage, UsageError } from "./flags.ts";
 import { parseHeaderFlag } from "./headers.ts";
-import { type Level, LEVELS } from "./log.ts";
+import { Authenticator } from "./auth.ts";
+import { type Level, LEVELS, type LogFormat } from "./log.ts";
 import { TrustedProxies } from "./proxy.ts";
 import { LICENSE, versionLine } from "./version.ts";
 
@@ -87,6 +88,18 @@ export interface Config {
   trustProxy: TrustedProxies | null;
   /** --loglevel. */
   logLevel: Level;
+  /** --logformat. */
+  logFormat: LogFormat;
+  /** --metrics path, or null. */
+  metricsPath: string | null;
+  /** --health path, or null. */
+  healthPath: string | null;
+  /** --drain-ms. */
+  drainMs: number;
+  /** Credentials when --basic-auth-file / --bearer-token-file are given. */
+  auth: Authenticator | null;
+  /** --auth-http. */
+  authHttp: boolean;
 }
 
 /** What `main` should do after reading the command line. */
@@ -328,6 +341,28 @@ function buildConfig(argv: readonly string[]): Config {
       throw new ConfigError((e as Error).message);
     }
   }
+  const logFormat = v<string>("logformat");
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new ConfigError(`--logformat must be text or json, got '${logFormat}'.`);
+  }
+  for (const flag of ["metrics", "health"]) {
+    const p = v<string>(flag);
+    if (values.has(flag) && !p.startsWith("/")) {
+      throw new ConfigError(`--${flag} must be a URL path starting with /, got '${p}'.`);
+    }
+  }
+  let auth: Authenticator | null = null;
+  const basicFile = v<string>("basic-auth-file");
+  const tokenFile = v<string>("bearer-token-file");
+  if (basicFile || tokenFile) {
+    try {
+      auth = new Authenticator(basicFile || undefined, tokenFile || undefined);
+    } catch (e) {
+      throw new ConfigError(`Cannot use the credentials: ${(e as Error).message}`);
+    }
+  } else if (v<boolean>("auth-http")) {
+    throw new ConfigError("--auth-http needs --basic-auth-file or --bearer-token-file.");
+  }
   const subprotocols = v<string[]>("subprotocol");
   for (const p of subprotocols) {
     if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p)) {
@@ -365,5 +400,11 @@ function buildConfig(argv: readonly string[]): Config {
     subprotocols,
     trustProxy,
     logLevel: logLevel as Level,
+    logFormat,
+    metricsPath: v<string>("metrics") || null,
+    healthPath: v<string>("health") || null,
+    drainMs: v<number>("drain-ms"),
+    auth,
+    authHttp: v<boolean>("auth-http"),
   });
 }

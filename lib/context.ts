@@ -9,6 +9,7 @@ import type { Config } from "./config.ts";
 import type { EnvBase } from "./env.ts";
 import type { ForkSlots } from "./forks.ts";
 import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import type { IncomingFacts } from "./request.ts";
 import type { ScriptDir } from "./scriptdir.ts";
 import type { Session } from "./session.ts";
@@ -33,6 +34,8 @@ export interface ServerContext {
   readonly httpHeaders: [string, string][];
   /** Answers a plain HTTP request (dev console, CGI, static, 404). */
   readonly http: (req: IncomingMessage, facts: IncomingFacts) => Promise<Response>;
+  /** Counters for --metrics (always kept; cheap). */
+  readonly metrics: Metrics;
   /** Set when shutting down: no new sessions. */
   draining: boolean;
 }

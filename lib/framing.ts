@@ -25,6 +25,8 @@ const encoder = new TextEncoder();
 
 /** Turns output chunks into frames. */
 export interface Framer {
+  /** Messages completed so far. */
+  readonly messages: number;
   /** Frames for one chunk of output, or null when nothing is complete yet. */
   push(chunk: Uint8Array): Uint8Array | null;
   /** Frames for whatever is left at EOF, or null. */
@@ -33,9 +35,12 @@ export interface Framer {
 
 /** Binary mode: every chunk is one binary message. */
 export class BinaryFramer implements Framer {
+  /** See {@link Framer.messages}. */
+  messages = 0;
   /** See {@link Framer.push}. */
   push(chunk: Uint8Array): Uint8Array | null {
     if (chunk.length === 0) return null;
+    this.messages++;
     const out = new Uint8Array(headerSize(chunk.length) + chunk.length);
     out.set(chunk, writeHeader(out, 0, Op.binary, true, chunk.length));
     return out;
@@ -51,6 +56,8 @@ export class BinaryFramer implements Framer {
  * `{"stream":WRAP,"data":LINE}` (websocketd's --passstderr format).
  */
 export class LineFramer implements Framer {
+  /** See {@link Framer.messages}. */
+  messages = 0;
   #carry: Uint8Array | null = null;
   #wrap: string | null;
   // state of a line being streamed as fragments
@@ -83,6 +90,7 @@ export class LineFramer implements Framer {
       // the first line finishes a fragmented message
       const nl = data.indexOf(NL);
       this.#endFragments(out, data.subarray(0, trimCr(data, 0, nl)));
+      this.messages++;
       start = nl + 1;
     }
     const allValid = this.#wrap === null && isUtf8(data.subarray(start, lastNl));
@@ -91,6 +99,7 @@ export class LineFramer implements Framer {
       const line = data.subarray(start, trimCr(data, start, nl));
       if (allValid) out.message(line);
       else this.#line(out, line);
+      this.messages++;
       start = nl + 1;
     }
     if (start < data.length) {
@@ -107,11 +116,13 @@ export class LineFramer implements Framer {
     if (this.#fragmenting) {
       const out = new Builder((rest?.length ?? 0) * 3 + 64);
       this.#endFragments(out, rest ?? new Uint8Array(0));
+      this.messages++;
       return out.result();
     }
     if (!rest) return null;
     const out = new Builder(rest.length * 3 + 64);
     this.#line(out, rest);
+    this.messages++;
     return out.result();
   }
 

@@ -12,6 +12,7 @@ import { devConsole } from "./devconsole.ts";
 import type { EnvBase } from "./env.ts";
 import type { ForkSlots } from "./forks.ts";
 import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import { cleanPath, escapePath } from "./paths.ts";
 import { type IncomingFacts, logUrl, textResponse, toWebRequest } from "./request.ts";
 import { serveStatic } from "./static.ts";
@@ -26,6 +27,10 @@ export interface HttpDeps {
   slots: ForkSlots;
   /** Environment pieces shared by every program. */
   envBase: EnvBase;
+  /** Counters for --metrics. */
+  metrics: Metrics;
+  /** Live state for --health. */
+  state: () => { draining: boolean; sessions: number };
 }
 
 /** Creates the plain-HTTP handler for a configuration. */
@@ -42,6 +47,32 @@ export function createHttpRoutes(
       const location = escapePath(clean) + (facts.query ? "?" + facts.query : "");
       return new Response(null, { status: 301, headers: { Location: location } });
     }
+    if (config.healthPath && facts.path === config.healthPath) {
+      const { draining, sessions } = deps.state();
+      const body = JSON.stringify({
+        status: draining ? "draining" : "ok",
+        sessions,
+        processes: deps.metrics.processesRunning,
+      });
+      return new Response(body + "\n", {
+        status: draining ? 503 : 200,
+        headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
+      });
+    }
+    if (config.auth && config.authHttp) {
+      const who = await config.auth.check(req.headers.authorization, facts.query);
+      if (!who) {
+        deps.metrics.rejected(401);
+        return textResponse(401, "401 Unauthorized\n", {
+          "WWW-Authenticate": config.auth.challenge,
+        });
+      }
+    }
+    if (config.metricsPath && facts.path === config.metricsPath) {
+      return new Response(deps.metrics.render(), {
+        headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
     if (config.devConsole) {
       log.access("http", fields, "DEVCONSOLE");
       return devConsole(toWebRequest(req, facts), facts, startedAt);
@@ -49,11 +80,17 @@ export function createHttpRoutes(
     if (config.cgiDir) {
       const script = cgiScriptFor(config.cgiDir, facts.path);
       if (script) {
-        const release = deps.slots.tryAcquire();
-        if (!release) {
+        const slot = deps.slots.tryAcquire();
+        if (!slot) {
+          deps.metrics.rejected(429);
           log.error("http", fields, "Max of possible forks already active, CGI rejected");
           return textResponse(429, "429 Too Many Requests\n");
         }
+        const running = deps.metrics.cgiStarted();
+        const release = () => {
+          running();
+          slot();
+        };
         log.access("http", { ...fields, cgiscript: script }, "CGI");
         return await runCgi(toWebRequest(req, facts), {
           script,

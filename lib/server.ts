@@ -8,10 +8,11 @@
 import http from "node:http";
 import https from "node:https";
 import type { Duplex } from "node:stream";
-import type { Config } from "./config.ts";
+import type { Config, TlsConfig } from "./config.ts";
 import type { ServerContext } from "./context.ts";
 import { readPassEnv } from "./env.ts";
 import { ForkSlots } from "./forks.ts";
+import { Metrics } from "./metrics.ts";
 import { createHttpRoutes } from "./http.ts";
 import type { Logger } from "./log.ts";
 import { canSignalGroups } from "./process.ts";
@@ -26,8 +27,14 @@ export interface ServerHandle {
   readonly urls: string[];
   /** Shared state (sessions, slots). */
   readonly context: ServerContext;
-  /** Stops accepting, closes sessions with 1001, stops every program; resolves when all are gone. */
+  /**
+   * Drains (refuses new sessions, reports unhealthy, waits up to --drain-ms
+   * for live sessions to end), then closes the rest with 1001 and stops every
+   * program; resolves when all are gone. Calling it again skips the wait.
+   */
   shutdown(): Promise<void>;
+  /** Re-reads the TLS certificate and key; new handshakes use them, live sessions go on. */
+  reloadTls(): void;
 }
 
 /** A listen failure, reported with websocketd's wording and exit status 3. */
@@ -40,6 +47,21 @@ export class ListenError extends Error {
 }
 
 type NodeServer = http.Server | https.Server;
+
+/** Reads the PEM files of --sslcert/--sslkey/--sslca into node:https options. */
+function readTls(tls: TlsConfig): https.ServerOptions {
+  try {
+    return {
+      cert: Deno.readTextFileSync(tls.certFile),
+      key: Deno.readTextFileSync(tls.keyFile),
+      ...(tls.caFile
+        ? { ca: Deno.readTextFileSync(tls.caFile), requestCert: true, rejectUnauthorized: true }
+        : {}),
+    };
+  } catch (e) {
+    throw new ListenError(`reading TLS files: ${e instanceof Error ? e.message : e}`);
+  }
+}
 
 function hostForUrl(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
@@ -96,7 +118,9 @@ export async function startServer(
   const group = canSignalGroups();
   const slots = new ForkSlots(config.maxForks);
   const envBase = { serverSoftware: serverSoftware(), passed: readPassEnv(config.passEnv) };
+  const metrics = new Metrics();
   const ctx: ServerContext = {
+    metrics,
     config,
     log,
     slots,
@@ -106,26 +130,19 @@ export async function startServer(
 
     scripts: config.dir ? new ScriptDir(config.dir) : null,
     httpHeaders: [...config.headers, ...config.headersHttp],
-    http: createHttpRoutes({ config, log, slots, envBase }),
+    http: createHttpRoutes({
+      config,
+      log,
+      slots,
+      envBase,
+      metrics,
+      state: () => ({ draining: ctx.draining, sessions: ctx.sessions.size }),
+    }),
     draining: false,
   };
 
   const tls = config.tls;
-  let tlsOptions: https.ServerOptions | undefined;
-  if (tls) {
-    try {
-      tlsOptions = {
-        cert: Deno.readTextFileSync(tls.certFile),
-        key: Deno.readTextFileSync(tls.keyFile),
-        ...(tls.caFile
-          ? { ca: Deno.readTextFileSync(tls.caFile), requestCert: true, rejectUnauthorized: true }
-          : {}),
-      };
-    } catch (e) {
-      throw new ListenError(`reading TLS files: ${e instanceof Error ? e.message : e}`);
-    }
-  }
-
+  const tlsOptions = tls ? readTls(tls) : undefined;
   const servers: NodeServer[] = [];
   const make = (secure: boolean): NodeServer => {
     const opts = { headersTimeout: 10_000, requestTimeout: 300_000, keepAliveTimeout: 5_000 };
@@ -226,9 +243,31 @@ export async function startServer(
   }
 
   let stopping: Promise<void> | null = null;
+  let skipDrain: () => void = () => {};
   const shutdown = () => {
-    stopping ??= (async () => {
+    if (stopping) {
+      skipDrain();
+      return stopping;
+    }
+    stopping = (async () => {
       ctx.draining = true;
+      if (config.drainMs > 0 && ctx.sessions.size > 0) {
+        log.info(
+          "server",
+          {},
+          `Draining: waiting up to ${config.drainMs}ms for ${ctx.sessions.size} sessions`,
+        );
+        let check: ReturnType<typeof setInterval> | undefined;
+        let limit: ReturnType<typeof setTimeout> | undefined;
+        const allDone = new Promise<void>((resolve) => {
+          check = setInterval(() => ctx.sessions.size === 0 && resolve(), 50);
+          limit = setTimeout(resolve, config.drainMs);
+          skipDrain = resolve;
+        });
+        await allDone;
+        clearInterval(check);
+        clearTimeout(limit);
+      }
       const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
       for (const s of servers) s.closeIdleConnections?.();
       for (const session of ctx.sessions) session.shutdown();
@@ -243,5 +282,21 @@ export async function startServer(
     })();
     return stopping;
   };
-  return { urls, context: ctx, shutdown };
+  const reloadTls = () => {
+    if (!tls) return;
+    try {
+      const fresh = readTls(tls);
+      for (const s of servers) {
+        if (s instanceof https.Server) s.setSecureContext(fresh);
+      }
+      log.info("server", {}, `Reloaded TLS certificate from ${tls.certFile}`);
+    } catch (e) {
+      log.error(
+        "server",
+        {},
+        `TLS reload failed, keeping the old certificate: ${(e as Error).message}`,
+      );
+    }
+  };
+  return { urls, context: ctx, shutdown, reloadTls };
 }

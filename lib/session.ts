@@ -37,6 +37,8 @@ export interface SessionOptions {
   log: Logger;
   /** Log context (url, id, remote, command, origin). */
   fields: Fields;
+  /** Told once, when the first message goes to the client (ms after the upgrade). */
+  onFirstMessage?: (ms: number) => void;
 }
 
 /** What happened, for the access log and metrics. */
@@ -51,6 +53,8 @@ export interface SessionSummary {
   bytesIn: number;
   /** Bytes read from the program's stdout. */
   bytesOut: number;
+  /** Messages sent to the client. */
+  messagesOut: number;
   /** Milliseconds from upgrade to end. */
   durationMs: number;
 }
@@ -68,7 +72,7 @@ export class Session {
   #opts: SessionOptions;
   #conn!: WsConnection;
   #prog: Program | null = null;
-  #started = Date.now();
+  #started = performance.now();
   #connClosed!: Promise<CloseInfo>;
   #closeInfo: CloseInfo | null = null;
   // inbound (client → stdin)
@@ -83,6 +87,8 @@ export class Session {
   #messagesIn = 0;
   #bytesIn = 0;
   #bytesOut = 0;
+  #framers: Framer[] = [];
+  #firstSent = false;
 
   /**
    * @param socket Upgraded socket (the 101 has been written).
@@ -149,6 +155,7 @@ export class Session {
     const stdoutFramer: Framer = this.#opts.binary
       ? new BinaryFramer()
       : new LineFramer(this.#opts.passStderr ? "stdout" : null);
+    this.#framers.push(stdoutFramer);
     const stdout = prog.stdout.getReader();
     const stderr = prog.stderr.getReader();
     const outputs = [this.#pumpStdout(stdout, stdoutFramer), this.#pumpStderr(stderr)];
@@ -182,7 +189,8 @@ export class Session {
       messagesIn: this.#messagesIn,
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
-      durationMs: Date.now() - this.#started,
+      messagesOut: this.#framers.reduce((n, f) => n + f.messages, 0),
+      durationMs: Math.round(performance.now() - this.#started),
     };
   }
 
@@ -207,11 +215,11 @@ export class Session {
         // after the client left, keep draining so a blocked program can see EOF and signals
         if (!this.#conn.open) continue;
         const frames = framer.push(value);
-        if (frames) this.#conn.sendFrames(frames);
+        if (frames) this.#send(frames);
         if (this.#conn.needsDrain) await this.#conn.drain();
       }
       const tail = framer.finish();
-      if (tail) this.#conn.sendFrames(tail);
+      if (tail) this.#send(tail);
     } catch {
       // cancelled during teardown
     }
@@ -220,6 +228,7 @@ export class Session {
   async #pumpStderr(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
     const { log } = this.#opts;
     const framer = this.#opts.passStderr ? new LineFramer("stderr") : null;
+    if (framer) this.#framers.push(framer);
     const dec = new TextDecoder();
     let carry = "";
     const emit = (line: string) => log.error("stderr", this.#opts.fields, line);
@@ -229,7 +238,7 @@ export class Session {
         if (done) break;
         if (framer && this.#conn.open) {
           const frames = framer.push(value);
-          if (frames) this.#conn.sendFrames(frames);
+          if (frames) this.#send(frames);
         }
         if (!log.enabled("error")) continue;
         carry += dec.decode(value, { stream: true });
@@ -245,12 +254,20 @@ export class Session {
       }
       if (framer && this.#conn.open) {
         const tail = framer.finish();
-        if (tail) this.#conn.sendFrames(tail);
+        if (tail) this.#send(tail);
       }
       carry += dec.decode();
       if (carry) emit(carry);
     } catch {
       // cancelled during teardown
+    }
+  }
+
+  #send(frames: Uint8Array): void {
+    this.#conn.sendFrames(frames);
+    if (!this.#firstSent) {
+      this.#firstSent = true;
+      this.#opts.onFirstMessage?.(performance.now() - this.#started);
     }
   }
 

@@ -41,8 +41,10 @@ export async function handleUpgrade(
     command: config.command?.path ?? config.dir,
     origin: req.headers.origin ?? "file:",
   };
-  const refuse = (status: number, body: string, headers?: Record<string, string>) =>
-    sendRawResponse(socket, textResponse(status, body, headers), facts.method);
+  const refuse = (status: number, body: string, headers?: Record<string, string>) => {
+    ctx.metrics.rejected(status);
+    return sendRawResponse(socket, textResponse(status, body, headers), facts.method);
+  };
 
   const isWebSocket = hasToken(req.headers.upgrade, "websocket") &&
     (config.command !== undefined || config.dir !== undefined);
@@ -60,6 +62,15 @@ export async function handleUpgrade(
       new Response(null, { status: 301, headers: { Location: location } }),
       facts.method,
     );
+  }
+
+  let auth: { type: string; user: string } | null = null;
+  if (config.auth) {
+    auth = await config.auth.check(req.headers.authorization, facts.query);
+    if (!auth) {
+      log.access("session", fields, "Unable to Upgrade: authentication required");
+      return refuse(401, "401 Unauthorized\n", { "WWW-Authenticate": config.auth.challenge });
+    }
   }
 
   const release = ctx.slots.tryAcquire();
@@ -134,7 +145,10 @@ export async function handleUpgrade(
       ctx.envBase,
       { ...facts, path: facts.path },
       { scriptName, pathInfo },
-      protocol ? { WEBSOCKET_PROTOCOL: protocol } : {},
+      {
+        ...(protocol ? { WEBSOCKET_PROTOCOL: protocol } : {}),
+        ...(auth ? { AUTH_TYPE: auth.type, REMOTE_USER: auth.user } : {}),
+      },
     );
     const session = new Session(socket, head, {
       command: program!.path,
@@ -151,10 +165,14 @@ export async function handleUpgrade(
       stallMs: config.stallMs,
       log,
       fields,
+      onFirstMessage: (ms) => ctx.metrics.firstMessage(ms / 1000),
     });
     handedOver = true;
     ctx.sessions.add(session);
-    session.done.finally(() => {
+    ctx.metrics.sessionStarted();
+    session.done.then((summary) => {
+      ctx.metrics.sessionEnded(summary);
+    }).finally(() => {
       ctx.sessions.delete(session);
       release();
     });

@@ -34,9 +34,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     server = await startServer(config, log);
   } catch (e) {
-    if (!(e instanceof ListenError)) throw e;
-    log.fatal("server", {}, `Can't start server: ${e.message}`);
-    return 3;
+    if (e instanceof ListenError) {
+      log.fatal("server", {}, `Can't start server: ${e.message}`);
+      return 3;
+    }
+    log.fatal("server", {}, `Can't start server: ${e instanceof Error ? e.stack : e}`);
+    return 1;
   }
   const { promise: stopped, resolve } = Promise.withResolvers<number>();
   let stopping = false;

@@ -100,6 +100,8 @@ export interface Config {
   auth: Authenticator | null;
   /** --auth-http. */
   authHttp: boolean;
+  /** Credential files (read at startup). */
+  authFiles: string[];
 }
 
 /** What `main` should do after reading the command line. */
@@ -406,5 +408,6 @@ function buildConfig(argv: readonly string[]): Config {
     drainMs: v<number>("drain-ms"),
     auth,
     authHttp: v<boolean>("auth-http"),
+    authFiles: [basicFile, tokenFile].filter(Boolean),
   });
 }

@@ -146,6 +146,10 @@ export async function sendResponse(
     headers.push([k, v]);
   });
   for (const c of response.headers.getSetCookie()) headers.push(["set-cookie", c]);
+  // an empty body gets an explicit length rather than an empty chunked stream
+  if (!response.body && !response.headers.has("content-length")) {
+    headers.push(["content-length", "0"]);
+  }
   const flat: string[] = [];
   for (const [k, v] of [...headers, ...extraHeaders]) flat.push(k, v);
   res.writeHead(response.status, response.statusText || STATUS_CODES[response.status], flat);

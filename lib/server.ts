@@ -79,10 +79,16 @@ function listen(server: NodeServer, port: number, host: string | undefined): Pro
       reject(new ListenError(`listen tcp ${where}: ${why}`));
     };
     server.once("error", onError);
-    server.listen(port, host, () => {
-      server.off("error", onError);
-      resolve();
-    });
+    try {
+      server.listen(port, host, () => {
+        server.off("error", onError);
+        resolve();
+      });
+    } catch (e) {
+      // permission errors are thrown, not emitted
+      const where = `${host ? hostForUrl(host) : "[::]"}:${port}`;
+      reject(new ListenError(`listen tcp ${where}: ${e instanceof Error ? e.message : e}`));
+    }
   });
 }
 
@@ -103,7 +109,11 @@ async function listenUnix(server: NodeServer, path: string): Promise<void> {
   }
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e) => reject(new ListenError(`listen unix ${path}: ${e.message}`)));
-    server.listen(path, () => resolve());
+    try {
+      server.listen(path, () => resolve());
+    } catch (e) {
+      reject(new ListenError(`listen unix ${path}: ${e instanceof Error ? e.message : e}`));
+    }
   });
 }
 

@@ -1,0 +1,125 @@
+/**
+ * Least privilege: the server runs with the narrow flags `deno task compile`
+ * bakes in, and anything outside the grant is refused; the compiled binary
+ * itself is built and run where a `denort` runtime is available.
+ */
+
+import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { RawWs } from "./helpers/raw_ws.ts";
+import { freePort, ROOT, startServer } from "./helpers/server.ts";
+import { readCommandLine } from "../lib/config.ts";
+import { permissionFlags } from "../lib/permissions.ts";
+
+function grant(args: string[]): string[] {
+  const s = readCommandLine(args);
+  if (s.kind !== "run") throw new Error(`bad args: ${s.stderr}${s.stdout}`);
+  return permissionFlags(s.config);
+}
+
+Deno.test("derived flags are scoped: listen address, the one program, its files, the passenv names", () => {
+  const flags = grant(["--address=127.0.0.1", "--port=8080", `${ROOT}/examples/greeter.sh`]);
+  assertEquals(flags, [
+    "--allow-net=127.0.0.1:8080",
+    `--allow-run=${ROOT}/examples/greeter.sh`,
+    `--allow-read=${ROOT}/examples/greeter.sh`,
+    "--allow-env=PATH,LD_LIBRARY_PATH",
+  ]);
+});
+
+Deno.test("with the derived flags (not -A) the server works, and a program outside the grant cannot be spawned", async () => {
+  const dir = await Deno.makeTempDir();
+  const script = (name: string, line: string) =>
+    Deno.writeTextFile(`${dir}/${name}`, `#!/bin/sh\necho ${line}\n`).then(() =>
+      Deno.chmod(`${dir}/${name}`, 0o755)
+    );
+  await script("allowed.sh", "allowed-ran");
+  const port = freePort();
+  const args = ["--address=127.0.0.1", `--port=${port}`, `--dir=${dir}`];
+  const perms = grant(args);
+  assert(!perms.includes("--allow-run") && !perms.includes("-A"));
+  // a program that appears after the grant was made is outside it
+  await script("intruder.sh", "intruder-ran");
+  const server = await startServer(args, { perms, noListenFlags: true, port });
+  try {
+    const ok = await RawWs.connect(port, { path: "/allowed.sh" });
+    assertEquals(await ok.text(), "allowed-ran");
+    await ok.drop();
+    const denied = await RawWs.connect(port, { path: "/intruder.sh" });
+    assertEquals(denied.response.status, 101);
+    const end = await denied.nextData();
+    await denied.drop();
+    assertEquals(end.type === "close" && end.code, 1011);
+    assertMatch(
+      end.type === "close" ? end.reason : "",
+      /could not launch program: Requires run access/,
+    );
+    await server.waitLog(/Could not launch process .*intruder\.sh/);
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function denortAvailable(): string | null {
+  const bin = Deno.env.get("DENORT_BIN");
+  if (bin) return Deno.statSync(bin).isFile ? `DENORT_BIN=${bin}` : null;
+  const home = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`;
+  const zip = `${home}/dl/release/v${Deno.version.deno}/denort-x86_64-unknown-linux-gnu.zip`;
+  try {
+    return Deno.statSync(zip).isFile ? zip : null;
+  } catch {
+    return null;
+  }
+}
+
+Deno.test("deno task compile builds one executable with the grant baked in, and it serves", async () => {
+  const found = denortAvailable();
+  if (!found) {
+    console.log(
+      "SKIP: deno compile needs the denort runtime, which is downloaded from dl.deno.land (unreachable here); " +
+        "set DENORT_BIN or cache denort-x86_64-unknown-linux-gnu.zip to run this test",
+    );
+    return;
+  }
+  const dir = await Deno.makeTempDir();
+  const port = freePort();
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "compile",
+        `--output=${dir}/websocketd`,
+        "--",
+        "--address=127.0.0.1",
+        `--port=${port}`,
+        "./examples/greeter.sh",
+      ],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(out.success, new TextDecoder().decode(out.stderr));
+    const child = new Deno.Command(`${dir}/websocketd`, { stdout: "piped", stderr: "null" })
+      .spawn();
+    try {
+      for (let i = 0; i < 100; i++) {
+        const ok = await Deno.connect({ hostname: "127.0.0.1", port }).then(
+          (c) => (c.close(), true),
+          () => false,
+        );
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const ws = await RawWs.connect(port);
+      await ws.sendText("binary");
+      assertEquals(await ws.text(), "Hello binary!");
+      await ws.close();
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdout.cancel();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

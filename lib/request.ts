@@ -168,6 +168,8 @@ export async function sendResponse(
     }
   };
   res.on("close", onClose);
+  // the client may have left while the response was being prepared: "close" fired already
+  if (res.destroyed || res.socket?.destroyed) onClose();
   try {
     while (!gone) {
       const { value, done } = await reader.read();

@@ -10,6 +10,7 @@ import https from "node:https";
 import type { Duplex } from "node:stream";
 import type { Config, TlsConfig } from "./config.ts";
 import type { ServerContext } from "./context.ts";
+import { stopCgiRuns } from "./cgi.ts";
 import { readPassEnv } from "./env.ts";
 import { ForkSlots } from "./forks.ts";
 import { Metrics } from "./metrics.ts";
@@ -281,7 +282,7 @@ export async function startServer(
       const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
       for (const s of servers) s.closeIdleConnections?.();
       for (const session of ctx.sessions) session.shutdown();
-      await Promise.all([...ctx.sessions].map((s) => s.done));
+      await Promise.all([...[...ctx.sessions].map((s) => s.done), stopCgiRuns()]);
       for (const s of servers) s.closeAllConnections?.();
       await Promise.all(closed);
       if (config.unixSocket) {

@@ -1,0 +1,35 @@
+/**
+ * The README documents every flag: its reference table is generated from the
+ * flag table, and this test fails when they drift apart.
+ */
+
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { flagReference } from "../scripts/readme_flags.ts";
+import { FLAGS } from "../lib/flags.ts";
+import { ROOT } from "./helpers/server.ts";
+
+const readme = Deno.readTextFileSync(`${ROOT}/README.md`);
+
+/** Markdown with table padding (added by deno fmt) taken out. */
+function normalize(md: string): string {
+  return md.trim().split("\n").map((line) => {
+    if (!line.startsWith("|")) return line.trim();
+    return line.split(/(?<!\\)\|/).map((c) => c.trim().replace(/^-+$/, "-")).join("|");
+  }).join("\n");
+}
+
+Deno.test("README's flag reference is the generated one", () => {
+  const m = /<!-- flags:begin[^>]*-->\n([\s\S]*?)\n<!-- flags:end -->/.exec(readme);
+  assert(m, "flag markers missing");
+  assertEquals(
+    normalize(m[1]!),
+    normalize(flagReference()),
+    "run: deno run scripts/readme_flags.ts and paste it",
+  );
+});
+
+Deno.test("README shows every flag in use outside the reference table too", () => {
+  const prose = readme.replace(/<!-- flags:begin[\s\S]*?<!-- flags:end -->/, "");
+  const missing = FLAGS.filter((f) => !prose.includes(`--${f.name}`)).map((f) => f.name);
+  assertEquals(missing, []);
+});

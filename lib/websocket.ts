@@ -132,6 +132,7 @@ export class WsConnection {
   #lastSeen = Date.now();
   #drainWaiters: (() => void)[] = [];
   #peerClose: { code: number; reason: string } | null = null;
+  #localClose: { code: number; reason: string } | null = null;
 
   /**
    * @param socket The raw socket after the 101 response was written.
@@ -141,11 +142,16 @@ export class WsConnection {
     this.#socket = socket;
     this.#opts = opts;
     this.#parser = new FrameParser({
-      message: (binary, payload) => opts.onMessage(binary, payload),
+      // once we have said goodbye, nobody is left to read further messages
+      message: (binary, payload) => this.#closeSent || opts.onMessage(binary, payload),
       ping: (payload) => this.#write(frame(Op.pong, payload)),
       pong: () => {},
       close: (code, reason) => this.#onPeerClose(code, reason),
-      fail: (code, reason) => this.close(code, reason),
+      fail: (code, reason) => {
+        // a broken peer gets no closing handshake: send the code and end TCP
+        this.close(code, reason);
+        this.#socket.end();
+      },
     }, opts.maxMessage);
     socket.on("data", (chunk: Uint8Array) => {
       this.#lastSeen = Date.now();
@@ -228,8 +234,6 @@ export class WsConnection {
     this.#localClose = { code, reason };
   }
 
-  #localClose: { code: number; reason: string } | null = null;
-
   /** Drops the TCP connection at once, without a close frame. */
   destroy(): void {
     this.#socket.destroy();
@@ -276,7 +280,12 @@ export class WsConnection {
 export function closeFrame(code: number, reason: string): Uint8Array {
   const c = isValidCloseCode(code) ? code : Close.internalError;
   let r = new TextEncoder().encode(reason);
-  if (r.length > 123) r = r.subarray(0, 123);
+  if (r.length > 123) {
+    // cut at a character boundary: a close reason must stay valid UTF-8
+    let end = 123;
+    while (end > 0 && (r[end]! & 0xc0) === 0x80) end--;
+    r = r.subarray(0, end);
+  }
   const p = new Uint8Array(2 + r.length);
   p[0] = c >> 8;
   p[1] = c & 0xff;

@@ -183,3 +183,41 @@ export class Program {
 export function describeStatus(s: Deno.CommandStatus): string {
   return s.signal ? `signal ${s.signal}` : `exit ${s.code}`;
 }
+
+/** Smallest and largest read buffers of {@link PipeReader}. */
+const MIN_READ = 1024;
+const MAX_READ = 64 * 1024;
+
+/**
+ * Reads a pipe into a reused buffer that grows while the program writes a
+ * lot and shrinks when it goes quiet. An idle session then holds 1 KiB per
+ * pending read instead of the stream's default 64 KiB.
+ */
+export class PipeReader {
+  #reader: ReadableStreamBYOBReader;
+  #buf = new Uint8Array(MIN_READ);
+
+  /** @param stream A byte stream (a child's stdout or stderr). */
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.getReader({ mode: "byob" });
+  }
+
+  /** The next chunk, valid only until the next call; null at EOF. */
+  async read(): Promise<Uint8Array | null> {
+    const { value, done } = await this.#reader.read(this.#buf);
+    if (done || !value) return null;
+    const size = value.buffer.byteLength;
+    const want = value.length === size
+      ? Math.min(size * 2, MAX_READ)
+      : value.length * 4 < size
+      ? Math.max(size / 2, MIN_READ)
+      : size;
+    this.#buf = want === size ? new Uint8Array(value.buffer) : new Uint8Array(want);
+    return value;
+  }
+
+  /** Stops reading (the pipe is closed). */
+  cancel(): Promise<void> {
+    return this.#reader.cancel().catch(() => {});
+  }
+}

@@ -11,7 +11,13 @@
 import type { Duplex } from "node:stream";
 import { BinaryFramer, type Framer, LineFramer } from "./framing.ts";
 import type { Fields, Logger } from "./log.ts";
-import { describeStatus, type LadderStep, Program, type ProgramSpec } from "./process.ts";
+import {
+  describeStatus,
+  type LadderStep,
+  PipeReader,
+  Program,
+  type ProgramSpec,
+} from "./process.ts";
 import { type CloseInfo, WsConnection } from "./websocket.ts";
 import { Close } from "./wsframe.ts";
 
@@ -76,7 +82,7 @@ export class Session {
   #connClosed!: Promise<CloseInfo>;
   #closeInfo: CloseInfo | null = null;
   // inbound (client → stdin)
-  #batch = new Uint8Array(16 * 1024);
+  #batch = new Uint8Array(0);
   #batchLen = 0;
   #pending = 0;
   #paused = false;
@@ -156,8 +162,8 @@ export class Session {
       ? new BinaryFramer()
       : new LineFramer(this.#opts.passStderr ? "stdout" : null);
     this.#framers.push(stdoutFramer);
-    const stdout = prog.stdout.getReader();
-    const stderr = prog.stderr.getReader();
+    const stdout = new PipeReader(prog.stdout);
+    const stderr = new PipeReader(prog.stderr);
     const outputs = [this.#pumpStdout(stdout, stdoutFramer), this.#pumpStderr(stderr)];
     const outputsDone = this.#opts.passStderr ? Promise.all(outputs) : outputs[0]!;
     const first = await Promise.race([
@@ -204,13 +210,13 @@ export class Session {
   // ---- stdout / stderr → client ----
 
   async #pumpStdout(
-    reader: ReadableStreamDefaultReader<Uint8Array>,
+    reader: PipeReader,
     framer: Framer,
   ): Promise<void> {
     try {
       while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
+        const value = await reader.read();
+        if (!value) break;
         this.#bytesOut += value.length;
         // after the client left, keep draining so a blocked program can see EOF and signals
         if (!this.#conn.open) continue;
@@ -225,7 +231,7 @@ export class Session {
     }
   }
 
-  async #pumpStderr(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  async #pumpStderr(reader: PipeReader): Promise<void> {
     const { log } = this.#opts;
     const framer = this.#opts.passStderr ? new LineFramer("stderr") : null;
     if (framer) this.#framers.push(framer);
@@ -234,8 +240,8 @@ export class Session {
     const emit = (line: string) => log.error("stderr", this.#opts.fields, line);
     try {
       while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
+        const value = await reader.read();
+        if (!value) break;
         if (framer && this.#conn.open) {
           const frames = framer.push(value);
           if (frames) this.#send(frames);
@@ -279,7 +285,7 @@ export class Session {
     const extra = this.#opts.binary ? 0 : 1;
     const need = this.#batchLen + payload.length + extra;
     if (need > this.#batch.length) {
-      const bigger = new Uint8Array(Math.max(need, this.#batch.length * 2));
+      const bigger = new Uint8Array(Math.max(need, this.#batch.length * 2, 256));
       bigger.set(this.#batch.subarray(0, this.#batchLen));
       this.#batch = bigger;
     }
@@ -292,7 +298,8 @@ export class Session {
     if (this.#batchLen === 0) return;
     const bytes = this.#batch.slice(0, this.#batchLen);
     this.#batchLen = 0;
-    if (this.#batch.length > 1024 * 1024) this.#batch = new Uint8Array(16 * 1024);
+    // an idle session should not keep a large buffer from one burst
+    if (this.#batch.length > 64 * 1024) this.#batch = new Uint8Array(0);
     const prog = this.#prog;
     if (!prog || this.#stdinBroken) {
       this.#dropInput(bytes.length);

@@ -22,7 +22,7 @@ import {
   type RequestFacts,
   splitHost,
 } from "./env.ts";
-import type { Fields, Logger } from "./log.ts";
+import { type Fields, type Logger, StderrLines } from "./log.ts";
 import { describeStatus, type LadderStep, Program, waitFor } from "./process.ts";
 
 /** Inputs of one CGI run. */
@@ -45,9 +45,6 @@ export interface CgiRun {
 
 /** Largest header block a script may print before its blank line. */
 export const CGI_HEADER_LIMIT = 64 * 1024;
-
-/** Longest stderr line logged in one piece (the same cut as WebSocket sessions). */
-const STDERR_LINE_MAX = 64 * 1024;
 
 /** How long stderr may lag behind the exit before we stop reading it (a grandchild may hold it). */
 const STDERR_GRACE_MS = 500;
@@ -472,31 +469,19 @@ class CgiProcess {
 
   async #pumpStderr(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
     const { log } = this.#run;
-    const dec = new TextDecoder();
-    let carry = "";
-    const emit = (line: string) => log.error("stderr", this.#fields, line);
+    const lines = new StderrLines((line) => log.error("stderr", this.#fields, line));
+    const logging = log.enabled("error");
     try {
       while (true) {
         const { value, done } = await reader.read();
         if (done) break;
         // keep draining even when the level is off, or a chatty script would block on a full pipe
-        if (!log.enabled("error")) continue;
-        carry += dec.decode(value, { stream: true });
-        let nl: number;
-        while ((nl = carry.indexOf("\n")) >= 0) {
-          emit(carry.slice(0, nl > 0 && carry[nl - 1] === "\r" ? nl - 1 : nl));
-          carry = carry.slice(nl + 1);
-        }
-        while (carry.length > STDERR_LINE_MAX) {
-          emit(carry.slice(0, STDERR_LINE_MAX) + " [line continues]");
-          carry = carry.slice(STDERR_LINE_MAX);
-        }
+        if (logging) lines.push(value);
       }
     } catch {
       // cancelled after the exit
     }
-    carry += dec.decode();
-    if (carry) emit(carry);
+    lines.end();
   }
 }
 

@@ -115,3 +115,45 @@ export class Logger {
     this.log("fatal", category, fields, message);
   }
 }
+
+/** Longest line logged in one piece; longer ones are logged in pieces. */
+export const LOG_LINE_MAX = 64 * 1024;
+
+/**
+ * Turns a program's stderr bytes into log lines: split on `\n` (one `\r`
+ * dropped), invalid UTF-8 replaced, lines of any length logged in pieces of
+ * at most {@link LOG_LINE_MAX}, and a last line without newline still logged.
+ */
+export class StderrLines {
+  #emit: (line: string) => void;
+  #dec = new TextDecoder();
+  #carry = "";
+
+  /** @param emit Called once per line. */
+  constructor(emit: (line: string) => void) {
+    this.#emit = emit;
+  }
+
+  /** Feeds bytes. */
+  push(bytes: Uint8Array): void {
+    const text = this.#carry + this.#dec.decode(bytes, { stream: true });
+    let start = 0;
+    let nl: number;
+    while ((nl = text.indexOf("\n", start)) >= 0) {
+      this.#emit(text.slice(start, nl > start && text[nl - 1] === "\r" ? nl - 1 : nl));
+      start = nl + 1;
+    }
+    while (text.length - start > LOG_LINE_MAX) {
+      this.#emit(text.slice(start, start + LOG_LINE_MAX) + " [line continues]");
+      start += LOG_LINE_MAX;
+    }
+    this.#carry = text.slice(start);
+  }
+
+  /** Logs what is left at EOF. */
+  end(): void {
+    const rest = this.#carry + this.#dec.decode();
+    this.#carry = "";
+    if (rest) this.#emit(rest);
+  }
+}

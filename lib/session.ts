@@ -10,7 +10,7 @@
 
 import type { Duplex } from "node:stream";
 import { BinaryFramer, type Framer, LineFramer } from "./framing.ts";
-import type { Fields, Logger } from "./log.ts";
+import { type Fields, type Logger, StderrLines } from "./log.ts";
 import {
   describeStatus,
   type LadderStep,
@@ -64,9 +64,6 @@ export interface SessionSummary {
   /** Milliseconds from upgrade to end. */
   durationMs: number;
 }
-
-/** Longest stderr line logged in one piece; longer ones are logged in pieces. */
-const STDERR_LINE_MAX = 64 * 1024;
 
 /**
  * Runs one WebSocket session to completion: spawns the program, relays both
@@ -235,9 +232,8 @@ export class Session {
     const { log } = this.#opts;
     const framer = this.#opts.passStderr ? new LineFramer("stderr") : null;
     if (framer) this.#framers.push(framer);
-    const dec = new TextDecoder();
-    let carry = "";
-    const emit = (line: string) => log.error("stderr", this.#opts.fields, line);
+    const lines = new StderrLines((line) => log.error("stderr", this.#opts.fields, line));
+    const logging = log.enabled("error");
     try {
       while (true) {
         const value = await reader.read();
@@ -246,24 +242,14 @@ export class Session {
           const frames = framer.push(value);
           if (frames) this.#send(frames);
         }
-        if (!log.enabled("error")) continue;
-        carry += dec.decode(value, { stream: true });
-        let nl: number;
-        while ((nl = carry.indexOf("\n")) >= 0) {
-          emit(carry.slice(0, nl > 0 && carry[nl - 1] === "\r" ? nl - 1 : nl));
-          carry = carry.slice(nl + 1);
-        }
-        while (carry.length > STDERR_LINE_MAX) {
-          emit(carry.slice(0, STDERR_LINE_MAX) + " [line continues]");
-          carry = carry.slice(STDERR_LINE_MAX);
-        }
+        // keep draining even when not logging, or a chatty program would block on a full pipe
+        if (logging) lines.push(value);
       }
       if (framer && this.#conn.open) {
         const tail = framer.finish();
         if (tail) this.#send(tail);
       }
-      carry += dec.decode();
-      if (carry) emit(carry);
+      lines.end();
     } catch {
       // cancelled during teardown
     }

@@ -105,11 +105,14 @@ export class Program {
     return this.#stdin.write(bytes);
   }
 
-  /** Closes stdin (EOF for the program). Queued bytes are discarded. Idempotent. */
+  /**
+   * Closes stdin: the program gets EOF after every byte already queued, so
+   * input the client sent before leaving is never lost. Idempotent.
+   */
   closeStdin(): void {
     if (this.#stdinClosed) return;
     this.#stdinClosed = true;
-    this.#stdin.abort().catch(() => {});
+    this.#stdin.close().catch(() => {});
   }
 
   /** Sends a signal to the program (and its group in group mode); false if nobody was there. */

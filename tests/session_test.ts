@@ -360,3 +360,35 @@ Deno.test("messages sent in the same TCP write as the handshake are not lost", a
     assertEquals((await server.stop()).code, 0);
   }
 });
+
+Deno.test("input sent right before the client's close frame still reaches the program, then EOF", async () => {
+  const { clientFrame } = await import("./helpers/raw_ws.ts");
+  const out = await Deno.makeTempFile();
+  const script = await Deno.makeTempFile({ suffix: ".sh" });
+  await Deno.writeTextFile(script, `#!/bin/sh\nsleep 0.3\nwc -l > "${out}"\n`);
+  await Deno.chmod(script, 0o755);
+  // --closems gives the slow reader time before the first signal of the stop ladder
+  const server = await startServer(["--closems=1500", script]);
+  try {
+    const ws = await RawWs.connect(server.port);
+    // 20000 lines (about 200 KiB, more than a pipe holds) and the close, in one write
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 20000; i++) frames.push(clientFrame(0x1, enc.encode(`line ${i}`)));
+    frames.push(clientFrame(0x8, new Uint8Array([0x03, 0xe8])));
+    const all = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+    let at = 0;
+    for (const f of frames) {
+      all.set(f, at);
+      at += f.length;
+    }
+    await ws.send(all);
+    assertEquals((await ws.nextData()).type, "close");
+    await ws.drop();
+    await server.waitLog(/DISCONNECT/);
+    assertEquals((await Deno.readTextFile(out)).trim(), "20000");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+    await Deno.remove(out);
+    await Deno.remove(script);
+  }
+});

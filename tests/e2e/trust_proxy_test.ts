@@ -1,0 +1,175 @@
+/**
+ * --trust-proxy behind the real Apache and nginx of the deploy guides: a
+ * client on another loopback address (127.0.0.5) must show up as itself in
+ * REMOTE_ADDR, whatever X-Forwarded-For it forges; without the proxy in
+ * between, forged headers are ignored.
+ *
+ * Missing apache2/nginx/openssl prints `SKIP:` and passes, unless REQUIRE_E2E=1.
+ */
+
+import net from "node:net";
+import tls from "node:tls";
+import { assertEquals } from "../helpers/assert.ts";
+import type { TestServer } from "../helpers/server.ts";
+import {
+  apacheModulesDir,
+  docBlock,
+  EXAMPLES,
+  findTools,
+  freePorts,
+  makeCerts,
+  makeRunDir,
+  parseEnv,
+  render,
+  skipOrFail,
+  startBackends,
+  startDaemon,
+  Teardown,
+  workerAccount,
+} from "./helpers.ts";
+
+const CLIENT = "127.0.0.5";
+const FORGED = "6.6.6.6";
+
+/**
+ * Opens a WebSocket from `localAddress` (Deno.connect cannot bind a source
+ * address; node:net can), sends a forged X-Forwarded-For, and returns the
+ * text messages until the server closes.
+ */
+function envFrom(
+  port: number,
+  path: string,
+  opts: { tls?: boolean; host?: string } = {},
+): Promise<Map<string, string>> {
+  return new Promise((resolve, reject) => {
+    const raw = net.connect({ host: "127.0.0.1", port, localAddress: CLIENT });
+    const socket: net.Socket = opts.tls
+      ? tls.connect({ socket: raw, servername: "localhost", rejectUnauthorized: false })
+      : raw;
+    const host = opts.host ?? `localhost:${port}`;
+    const ready = opts.tls ? "secureConnect" : "connect";
+    socket.once(ready, () => {
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n` +
+          `X-Forwarded-For: ${FORGED}\r\n\r\n`,
+      );
+    });
+    let buf = new Uint8Array(0);
+    socket.on("data", (chunk: Uint8Array) => {
+      const next = new Uint8Array(buf.length + chunk.length);
+      next.set(buf);
+      next.set(chunk, buf.length);
+      buf = next;
+    });
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const text = new TextDecoder().decode(buf);
+      const head = text.indexOf("\r\n\r\n");
+      if (!text.startsWith("HTTP/1.1 101")) {
+        return reject(new Error(`no 101: ${text.slice(0, 200)}`));
+      }
+      // server frames are unmasked; text frames of env lines are short
+      const lines: string[] = [];
+      let at = new TextEncoder().encode(text.slice(0, head + 4)).length;
+      while (at + 2 <= buf.length) {
+        const op = buf[at]! & 0x0f;
+        let len = buf[at + 1]! & 0x7f;
+        let h = 2;
+        if (len === 126) {
+          len = (buf[at + 2]! << 8) | buf[at + 3]!;
+          h = 4;
+        }
+        if (op === 0x1) lines.push(new TextDecoder().decode(buf.subarray(at + h, at + h + len)));
+        at += h + len;
+      }
+      resolve(parseEnv(lines));
+    });
+  });
+}
+
+Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client, forged X-Forwarded-For ignored", async () => {
+  const tools = await findTools(["apache2", "nginx", "openssl"]);
+  if (tools.missing.length) return skipOrFail(`trust-proxy e2e: ${tools.missing.join(", ")}`);
+  const teardown = new Teardown();
+  try {
+    const { dir, www } = await makeRunDir("trustproxy");
+    teardown.add(dir, (d) => Deno.remove(d, { recursive: true }));
+    const certs = await makeCerts(tools.paths.openssl!, dir);
+    const [env] = (await startBackends(teardown, [
+      [`${EXAMPLES}/dump-env.sh`, { flags: ["--trust-proxy=127.0.0.1"] }],
+    ])) as [TestServer];
+
+    // directly, from an untrusted address: the forged header changes nothing
+    const direct = await envFrom(env.port, "/");
+    assertEquals(direct.get("REMOTE_ADDR"), CLIENT);
+    assertEquals(direct.get("HTTP_X_FORWARDED_FOR"), FORGED);
+
+    const account = await workerAccount();
+    let apachePort = 0;
+    const apache = await startDaemon("apache2 (trust-proxy)", dir, async () => {
+      apachePort = freePorts(1)[0]!;
+      const values = {
+        RUN_DIR: dir,
+        DOC_ROOT: www,
+        MODULES: apacheModulesDir(),
+        RUN_USER: account.user,
+        RUN_GROUP: account.group,
+        HTTP_PORT: apachePort,
+        BACKEND_PORT: env.port,
+        ENV_BACKEND_PORT: env.port,
+      };
+      const conf = `${dir}/apache2.conf`;
+      const blocks = await Promise.all(
+        ["apache-main", "apache-ws-vhost"].map((b) => docBlock("apache.md", b)),
+      );
+      await Deno.writeTextFile(conf, blocks.map((t) => render(t, values)).join("\n"));
+      return {
+        command: tools.paths.apache2!,
+        args: ["-f", conf, "-DFOREGROUND"],
+        ports: [apachePort],
+        logs: [`${dir}/error.log`],
+      };
+    });
+    teardown.add(apache, (a) => a.stop());
+    const viaApache = await envFrom(apachePort, "/ws/dump-env/");
+    assertEquals(viaApache.get("REMOTE_ADDR"), CLIENT, "through Apache");
+    assertEquals(viaApache.get("HTTP_X_FORWARDED_FOR"), `${FORGED}, ${CLIENT}`);
+
+    let nginxPort = 0;
+    const nginx = await startDaemon("nginx (trust-proxy)", dir, async () => {
+      nginxPort = freePorts(1)[0]!;
+      const values = {
+        RUN_DIR: dir,
+        DOC_ROOT: www,
+        HTTPS_PORT: nginxPort,
+        BACKEND_PORT: env.port,
+        TLS_BACKEND_PORT: env.port,
+        ENV_BACKEND_PORT: env.port,
+        CERT: certs.cert,
+        KEY: certs.key,
+      };
+      await Deno.writeTextFile(
+        `${dir}/site.conf`,
+        render(await docBlock("nginx.md", "nginx-site"), values),
+      );
+      await Deno.writeTextFile(
+        `${dir}/nginx.conf`,
+        render(await docBlock("nginx.md", "nginx-main"), values),
+      );
+      return {
+        command: tools.paths.nginx!,
+        args: ["-c", `${dir}/nginx.conf`, "-p", dir, "-e", `${dir}/error.log`, "-g", "daemon off;"],
+        ports: [nginxPort],
+        logs: [`${dir}/error.log`],
+      };
+    });
+    teardown.add(nginx, (n) => n.stop());
+    const viaNginx = await envFrom(nginxPort, "/wss/dump-env/", { tls: true });
+    assertEquals(viaNginx.get("REMOTE_ADDR"), CLIENT, "through nginx");
+    assertEquals(viaNginx.get("HTTPS"), "on", "X-Forwarded-Proto from nginx");
+    assertEquals(viaNginx.get("HTTP_X_FORWARDED_FOR"), `${FORGED}, ${CLIENT}`);
+  } finally {
+    await teardown.run();
+  }
+});

@@ -113,15 +113,19 @@ export function cleanHeaderValue(value: string): string {
 
 /**
  * `HTTP_*` variables from the request headers. Host is left out (as in
- * websocketd); names containing `_` are dropped, as Apache and nginx do, so
- * `X_Forwarded_For` cannot pose as `X-Forwarded-For`; repeated headers are
- * joined with ", ".
+ * websocketd) and so is Proxy (httpoxy). Only names of letters, digits and
+ * `-` are used, as Apache and nginx do, so `X_Forwarded_For` cannot pose as
+ * `X-Forwarded-For`. Repeated headers are joined with ", ".
  */
 export function headerVariables(rawHeaders: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    if (name.includes("_") || name.toLowerCase() === "host") continue;
+    // only names a shell can carry; no Host (websocketd never sets HTTP_HOST) and no Proxy
+    // (httpoxy: HTTP_PROXY would redirect the program's own HTTP clients)
+    if (!/^[A-Za-z0-9-]+$/.test(name)) continue;
+    const lower = name.toLowerCase();
+    if (lower === "host" || lower === "proxy") continue;
     const key = "HTTP_" + name.toUpperCase().replaceAll("-", "_");
     const value = cleanHeaderValue(rawHeaders[i + 1]!);
     const prev = out.get(key);

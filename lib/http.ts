@@ -14,6 +14,7 @@ import type { ForkSlots } from "./forks.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { cleanPath, escapePath } from "./paths.ts";
+import { spawnTurn } from "./process.ts";
 import { type IncomingFacts, logUrl, textResponse, toWebRequest } from "./request.ts";
 import { serveStatic } from "./static.ts";
 
@@ -92,6 +93,7 @@ export function createHttpRoutes(
           slot();
         };
         log.access("http", { ...fields, cgiscript: script }, "CGI");
+        await spawnTurn();
         return await runCgi(toWebRequest(req, facts), {
           script,
           facts: { ...facts, path: facts.path },

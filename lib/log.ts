@@ -140,7 +140,7 @@ export class StderrLines {
     let start = 0;
     let nl: number;
     while ((nl = text.indexOf("\n", start)) >= 0) {
-      this.#emit(text.slice(start, nl > start && text[nl - 1] === "\r" ? nl - 1 : nl));
+      this.#line(text.slice(start, nl > start && text[nl - 1] === "\r" ? nl - 1 : nl));
       start = nl + 1;
     }
     while (text.length - start > LOG_LINE_MAX) {
@@ -150,10 +150,18 @@ export class StderrLines {
     this.#carry = text.slice(start);
   }
 
+  #line(line: string): void {
+    let at = 0;
+    for (; line.length - at > LOG_LINE_MAX; at += LOG_LINE_MAX) {
+      this.#emit(line.slice(at, at + LOG_LINE_MAX) + " [line continues]");
+    }
+    this.#emit(line.slice(at));
+  }
+
   /** Logs what is left at EOF. */
   end(): void {
     const rest = this.#carry + this.#dec.decode();
     this.#carry = "";
-    if (rest) this.#emit(rest);
+    if (rest) this.#line(rest);
   }
 }

@@ -83,6 +83,8 @@ export function permissionFlags(config: Config, opts: GrantOptions = {}): string
   flags.push(config.reverseLookup ? "--allow-net" : `--allow-net=${[...net].join(",")}`);
   if (opts.groupSignals) flags.push("--allow-run");
   else if (run.size) flags.push(`--allow-run=${[...run].join(",")}`);
+  // group signalling also reads /proc, to tell zombie group members from live ones
+  if (opts.groupSignals) read.add("/proc");
   if (read.size) flags.push(`--allow-read=${[...read].join(",")}`);
   if (write.size) flags.push(`--allow-write=${[...write].join(",")}`);
   flags.push(`--allow-env=${[...env].join(",")}`);

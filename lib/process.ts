@@ -26,6 +26,98 @@ export function canSignalGroups(): boolean {
   return Deno.permissions.querySync({ name: "run" }).state === "granted";
 }
 
+let setsid: string | null | undefined;
+
+let liveGroups: { at: number; groups: Set<number> } | null = null;
+
+/**
+ * Process groups that have a member that is not a zombie, from /proc (one
+ * scan shared by every stopping program, at most every 20 ms). Where /proc
+ * cannot be read, every group counts as live.
+ */
+function groupsWithLiveMembers(): { has(pgid: number): boolean } {
+  const now = performance.now();
+  if (liveGroups && now - liveGroups.at < 20) return liveGroups.groups;
+  const groups = new Set<number>();
+  try {
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      let stat: string;
+      try {
+        stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      } catch {
+        continue; // exited while we looked
+      }
+      // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (fields[0] !== "Z") groups.add(Number(fields[2]));
+    }
+  } catch {
+    return { has: () => true };
+  }
+  liveGroups = { at: now, groups };
+  return groups;
+}
+
+function findSetsid(): string | null {
+  for (const p of ["/usr/bin/setsid", "/bin/setsid"]) {
+    try {
+      if (Deno.statSync(p).isFile) return p;
+    } catch { /* not here, or not allowed to look */ }
+  }
+  return null;
+}
+
+/**
+ * Fails like a direct spawn would when the program cannot run, so a missing
+ * or non-executable program is reported as such rather than as setsid's exit.
+ */
+function assertRunnable(command: string, cwd?: string): void {
+  const path = command.startsWith("/") || !cwd ? command : `${cwd}/${command}`;
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`Failed to spawn '${command}': No such file or directory`);
+    }
+    return; // not allowed to look: the exec will tell
+  }
+  if (!info.isFile || ((info.mode ?? 0o755) & 0o111) === 0) {
+    throw new Deno.errors.PermissionDenied(`Failed to spawn '${command}': Permission denied`);
+  }
+  // a script whose #! interpreter is missing fails in exec, which happens inside setsid
+  const interpreter = shebang(path);
+  if (interpreter) {
+    try {
+      Deno.statSync(interpreter);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new Deno.errors.NotFound(
+          `Failed to spawn '${command}': bad interpreter ${interpreter}: No such file or directory`,
+        );
+      }
+    }
+  }
+}
+
+/** The interpreter named on a script's `#!` line, if any (null when unreadable). */
+function shebang(path: string): string | null {
+  let file: Deno.FsFile | undefined;
+  try {
+    file = Deno.openSync(path);
+    const head = new Uint8Array(256);
+    const n = file.readSync(head) ?? 0;
+    if (n < 3 || head[0] !== 0x23 || head[1] !== 0x21) return null;
+    const line = new TextDecoder().decode(head.subarray(2, n)).split("\n")[0]!;
+    return line.trim().split(/[ \t]/)[0] || null;
+  } catch {
+    return null;
+  } finally {
+    file?.close();
+  }
+}
+
 /** Resolves after `ms`, or early when `until` settles; never leaves a timer behind. */
 export function waitFor(until: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -38,6 +130,20 @@ export function waitFor(until: Promise<unknown>, ms: number): Promise<boolean> {
       resolve(true);
     });
   });
+}
+
+let spawnQueue: Promise<void> = Promise.resolve();
+
+/**
+ * Waits for this program start's turn. Starting a process blocks the event
+ * loop for a few milliseconds, so a burst of handshakes would freeze every
+ * live session; taking turns one timer tick apart lets their I/O run between
+ * the starts.
+ */
+export function spawnTurn(): Promise<void> {
+  const turn = spawnQueue.then(() => new Promise<void>((r) => setTimeout(r, 0)));
+  spawnQueue = turn;
+  return turn;
 }
 
 /** Sleeps for `ms`. */
@@ -82,15 +188,29 @@ export class Program {
    * @throws Deno.errors.NotFound / PermissionDenied / NotCapable when it cannot start.
    */
   static spawn(spec: ProgramSpec, group: boolean): Program {
-    const child = new Deno.Command(spec.command, {
-      args: spec.args,
+    let command = spec.command;
+    let args = spec.args;
+    let detached = false;
+    if (group) {
+      setsid ??= findSetsid();
+      if (setsid) {
+        // setsid(1) makes the program a session and group leader without a fork, so its pid
+        // is the group id. Deno's own `detached` forks the whole runtime instead: 4-7x slower,
+        // and the event loop waits for it.
+        assertRunnable(spec.command, spec.cwd);
+        command = setsid;
+        args = [spec.command, ...spec.args];
+      } else detached = true;
+    }
+    const child = new Deno.Command(command, {
+      args,
       env: spec.env,
       clearEnv: true,
       cwd: spec.cwd,
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      detached: group,
+      detached,
     }).spawn();
     return new Program(child, group);
   }
@@ -133,10 +253,12 @@ export class Program {
     // SIGCONT is harmless to running processes and fails with ESRCH on an empty group
     try {
       Deno.kill(-this.pid, "SIGCONT");
-      return true;
     } catch {
       return false;
     }
+    // with the leader reaped, the group may hold only orphaned zombies that init reaps
+    // slowly (seconds on some machines): they are dead, not survivors
+    return !this.#exited || groupsWithLiveMembers().has(this.pid);
   }
 
   async #waitGone(ms: number): Promise<boolean> {
@@ -170,12 +292,20 @@ export class Program {
     const steps: [Deno.Signal, number][] = [
       ["SIGINT", 250 + extra],
       ["SIGTERM", 500 + extra],
-      ["SIGKILL", 1000],
     ];
     for (const [sig, wait] of steps) {
       onStep(sig as LadderStep);
       this.signal(sig);
       if (await this.#waitGone(wait)) return sig as LadderStep;
+    }
+    onStep("SIGKILL");
+    this.signal("SIGKILL");
+    // SIGKILL cannot be ignored: once the program itself is reaped, what is left of its group
+    // is dying (zombies that init reaps in its own time); one more SIGKILL a moment later
+    // catches a member that was being forked at the time
+    if (await waitFor(this.status, 1000)) {
+      if (this.#group) Deno.unrefTimer(setTimeout(() => this.signal("SIGKILL"), 1000));
+      return "SIGKILL";
     }
     onStep("stuck");
     return "stuck";

@@ -156,7 +156,17 @@ export async function startServer(
   const tlsOptions = tls ? readTls(tls) : undefined;
   const servers: NodeServer[] = [];
   const make = (secure: boolean): NodeServer => {
-    const opts = { headersTimeout: 10_000, requestTimeout: 300_000, keepAliveTimeout: 5_000 };
+    const opts = {
+      // slowloris: headers must be complete within 10 s, checked every second (node's
+      // default check runs every 30 s, which let slow headers live up to 40 s)
+      headersTimeout: 10_000,
+      connectionsCheckingInterval: 1_000,
+      requestTimeout: 300_000,
+      keepAliveTimeout: 5_000,
+      // every header line reaches the environment and --trust-proxy, not just the first 1,000
+      // (the 16 KiB header-size cap still bounds them)
+      maxHeadersCount: 0,
+    };
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const facts = incomingFacts(req, secure, config.trustProxy);
       ctx.http(req, facts)
@@ -180,6 +190,7 @@ export async function startServer(
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       else socket.destroy();
     });
+    server.maxHeadersCount = 0;
     servers.push(server);
     return server;
   };

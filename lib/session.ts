@@ -94,11 +94,18 @@ export class Session {
   #firstSent = false;
 
   /**
-   * @param socket Upgraded socket (the 101 has been written).
+   * @param socket The socket of an accepted handshake.
    * @param head Bytes received after the handshake.
+   * @param response The 101 response, written right after the spawn.
    * @param spec The program to run.
    */
-  constructor(socket: Duplex, head: Uint8Array, spec: ProgramSpec, opts: SessionOptions) {
+  constructor(
+    socket: Duplex,
+    head: Uint8Array,
+    response: string,
+    spec: ProgramSpec,
+    opts: SessionOptions,
+  ) {
     this.#opts = opts;
     // spawn before reading the socket: messages that came with the handshake need a stdin
     let spawnError: unknown = null;
@@ -107,6 +114,7 @@ export class Session {
     } catch (e) {
       spawnError = e;
     }
+    socket.write(response);
     this.#connClosed = new Promise((resolve) => {
       this.#conn = new WsConnection(socket, head, {
         maxMessage: opts.maxFrameSize,

@@ -142,7 +142,7 @@ async function confined(realRoot: string, path: string): Promise<string | null> 
     // missing, a file used as a directory, or a symlink loop: all simply "not here"
     if (
       e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory ||
-      e instanceof Deno.errors.FilesystemLoop
+      e instanceof Deno.errors.FilesystemLoop || (e as { code?: string }).code === "ENAMETOOLONG"
     ) return null;
     throw e;
   }
@@ -439,9 +439,10 @@ function notFound(): Response {
 }
 
 function fsError(e: unknown): Response {
-  if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-    return notFound();
-  }
+  if (
+    e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory ||
+    (e as { code?: string }).code === "ENAMETOOLONG"
+  ) return notFound();
   if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
     return textResponse(403, "403 Forbidden\n");
   }

@@ -13,6 +13,7 @@ import type { ServerContext } from "./context.ts";
 import { checkOrigin } from "./origin.ts";
 import { cleanPath, escapePath } from "./paths.ts";
 import { incomingFacts, logUrl, sendRawResponse, textResponse } from "./request.ts";
+import { spawnTurn } from "./process.ts";
 import { Session } from "./session.ts";
 import { acceptKey, checkHandshake, hasToken, offeredProtocols } from "./websocket.ts";
 import { lookupService } from "node:dns/promises";
@@ -54,6 +55,9 @@ export async function handleUpgrade(
     return sendRawResponse(socket, response, facts.method, ctx.httpHeaders);
   }
   if (facts.path === null) return refuse(400, "400 Bad Request: malformed URL path\n");
+  if (facts.httpVersion !== "1.1" && facts.httpVersion !== "1.0") {
+    return refuse(505, "505 HTTP Version Not Supported\n");
+  }
   const clean = cleanPath(facts.path);
   if (clean !== facts.path) {
     const location = escapePath(clean) + (facts.query ? "?" + facts.query : "");
@@ -129,6 +133,10 @@ export async function handleUpgrade(
     if (config.reverseLookup) facts.remoteHost = await reverseName(facts.remoteAddr);
     fields.remote = facts.remoteHost;
 
+    await spawnTurn();
+    // the client may have given up while we waited
+    if (socket.destroyed) return;
+
     const key = String(req.headers["sec-websocket-key"]).trim();
     const lines = [
       "HTTP/1.1 101 Switching Protocols",
@@ -138,7 +146,7 @@ export async function handleUpgrade(
     ];
     if (protocol) lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
     for (const [k, v] of [...config.headers, ...config.headersWs]) lines.push(`${k}: ${v}`);
-    socket.write(lines.join("\r\n") + "\r\n\r\n");
+    // small frames must not wait for ACKs of earlier ones (Nagle + delayed ACK = 40 ms)
     (socket as Duplex & { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
 
     const env = buildEnv(
@@ -150,7 +158,8 @@ export async function handleUpgrade(
         ...(auth ? { AUTH_TYPE: auth.type, REMOTE_USER: auth.user } : {}),
       },
     );
-    const session = new Session(socket, head, {
+    // the Session writes the 101 once the program exists: a client that sees 101 sees a process
+    const session = new Session(socket, head, lines.join("\r\n") + "\r\n\r\n", {
       command: program!.path,
       args: program!.args,
       env,

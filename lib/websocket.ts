@@ -127,7 +127,7 @@ export class WsConnection {
   #parser: FrameParser;
   #closeSent = false;
   #ended = false;
-  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #destroyTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #lastSeen = Date.now();
   #drainWaiters: (() => void)[] = [];
@@ -148,9 +148,11 @@ export class WsConnection {
       pong: () => {},
       close: (code, reason) => this.#onPeerClose(code, reason),
       fail: (code, reason) => {
-        // a broken peer gets no closing handshake: send the code and end TCP
+        // a broken peer gets no closing handshake: send the code, end TCP, done
         this.close(code, reason);
-        this.#socket.end();
+        this.#endTcp();
+        opts.onBatchEnd();
+        this.#finish();
       },
     }, opts.maxMessage);
     socket.on("data", (chunk: Uint8Array) => {
@@ -161,11 +163,16 @@ export class WsConnection {
     });
     socket.on("drain", () => this.#wakeDrain());
     socket.on("error", () => {});
-    socket.on("close", () => this.#finish());
+    socket.on("close", () => {
+      clearTimeout(this.#destroyTimer);
+      this.#finish();
+    });
     socket.on("end", () => {
       // peer half-closed; we never half-open, so end our side too
-      if (!this.#ended) socket.end();
+      if (!this.#ended && !socket.writableEnded) socket.end();
     });
+    // the FIN may have come while the upgrade waited its spawn turn: no "end" event follows
+    if (socket.readableEnded && !socket.writableEnded) socket.end();
     if (opts.pingMs > 0) {
       this.#pingTimer = setInterval(() => {
         if (Date.now() - this.#lastSeen > 2 * opts.pingMs) {
@@ -225,13 +232,9 @@ export class WsConnection {
   close(code: number, reason = ""): void {
     if (this.#closeSent || this.#ended) return;
     this.#closeSent = true;
-    this.#write(closeFrame(code, reason));
-    if (this.#peerClose) {
-      this.#socket.end();
-      return;
-    }
-    this.#closeTimer = setTimeout(() => this.#socket.destroy(), CLOSE_WAIT_MS);
     this.#localClose = { code, reason };
+    this.#write(closeFrame(code, reason));
+    this.#destroyTimer = setTimeout(() => this.#socket.destroy(), CLOSE_WAIT_MS);
   }
 
   /** Drops the TCP connection at once, without a close frame. */
@@ -241,13 +244,24 @@ export class WsConnection {
 
   #onPeerClose(code: number | undefined, reason: string): void {
     this.#peerClose = { code: code ?? Close.noStatus, reason };
-    this.#socket.pause();
     if (!this.#closeSent) {
       // echo the code, as websocketd does; an empty close gets an empty close
       this.#closeSent = true;
       this.#write(code === undefined ? frame(Op.close, new Uint8Array(0)) : closeFrame(code, ""));
     }
+    this.#endTcp();
+    // messages that came before the close in the same read go to the program first
+    this.#opts.onBatchEnd();
+    // the closing handshake is complete: the session is over, whatever the peer's TCP does
+    this.#finish();
+  }
+
+  /** Sends FIN, keeps reading to see the peer's, and drops TCP if it does not come soon. */
+  #endTcp(): void {
     this.#socket.end();
+    this.#socket.resume();
+    clearTimeout(this.#destroyTimer);
+    this.#destroyTimer = setTimeout(() => this.#socket.destroy(), CLOSE_WAIT_MS);
   }
 
   #write(bytes: Uint8Array): void {
@@ -265,7 +279,6 @@ export class WsConnection {
   #finish(): void {
     if (this.#ended) return;
     this.#ended = true;
-    clearTimeout(this.#closeTimer);
     clearInterval(this.#pingTimer);
     this.#wakeDrain();
     let info: CloseInfo;

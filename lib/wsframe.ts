@@ -176,7 +176,13 @@ export class FrameParser {
         unmask(p, this.#mask, 0);
         this.#frame(p);
       } else {
-        this.#payload = new Uint8Array(len);
+        try {
+          this.#payload = new Uint8Array(len);
+        } catch {
+          // even "no limit" cannot hold what memory cannot allocate
+          this.#fail(Close.tooBig, `cannot hold a message of ${len} bytes`);
+          return;
+        }
         this.#payloadFill = 0;
       }
     }

@@ -47,7 +47,7 @@ Deno.test("client leaves: stdin EOF, SIGINT after ~100 ms, SIGTERM after ~250 ms
   const term = ev.get("TERM")![0]!;
   assertBetween(eof - closedAt, -50, 300, "EOF after close frame (ms)");
   assertBetween(int - eof, 80, 400, "SIGINT after EOF (ms)");
-  assertBetween(term - int, 220, 600, "SIGTERM after SIGINT (ms)");
+  assertBetween(term - int, 180, 700, "SIGTERM after SIGINT (ms)");
 });
 
 Deno.test("--closems=300 adds 300 ms to each wait of the ladder", async () => {
@@ -229,7 +229,7 @@ Deno.test("--maxframesize: a message of exactly the limit passes, one byte more 
 
 Deno.test("--pingms: pings every interval; a silent peer is dropped, an answering one stays", async () => {
   const m = marker();
-  const server = await startServer(["--pingms=300", TESTPROG, m, "echo"]);
+  const server = await startServer(["--pingms=500", TESTPROG, m, "echo"]);
   try {
     const silent = await RawWs.connect(server.port);
     const t0 = Date.now();
@@ -242,12 +242,12 @@ Deno.test("--pingms: pings every interval; a silent peer is dropped, an answerin
         break;
       }
     }
-    assertBetween(Date.now() - t0, 550, 1500, "dead peer detected after (ms)");
+    assertBetween(Date.now() - t0, 950, 2500, "dead peer detected after (ms)");
     assert(pings >= 1);
     await silent.drop();
 
     const alive = await RawWs.connect(server.port);
-    const until = Date.now() + 1500;
+    const until = Date.now() + 2500;
     let answered = 0;
     while (Date.now() < until) {
       const r = await alive.next(2000);
@@ -255,7 +255,7 @@ Deno.test("--pingms: pings every interval; a silent peer is dropped, an answerin
       await alive.send(clientFrame(0xa, new Uint8Array(0)));
       answered++;
     }
-    assert(answered >= 3, `only ${answered} pings in 1.5 s`);
+    assert(answered >= 3, `only ${answered} pings in 2.5 s`);
     await alive.sendText("still here");
     assertEquals(await alive.text(), "still here");
     await alive.close();

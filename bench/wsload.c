@@ -1,0 +1,892 @@
+/*
+ * wsload: the benchmark's load client. A WebSocket client written for speed
+ * so that the server, not the client, is what a figure measures: no
+ * allocation per message, frames built into one buffer and sent with one
+ * write, epoll for many connections. It reports its own CPU time with every
+ * figure so readers can check it was not the bottleneck.
+ *
+ * Built by bench/bench.ts with `cc -O2`. Usage:
+ *   wsload MODE --port=P [options]     prints one JSON line on stdout
+ * Modes:
+ *   connect   --conc=C --seconds=S --warmup=S   connects/s (first message = connected)
+ *   output    --expect=N                        read every message until close
+ *   echo      --count=N --warmup=N --size=B     one message at a time, latency
+ *   pipeline  --count=N --window=W --size=B     W messages in flight
+ *   input     --count=N --size=B --server-pid=P --child=COMM
+ *             sends N messages, done when the child has read them all
+ *             (its rchar in /proc/PID/io), so nothing buffered counts
+ *   hold      --levels=L1,L2,.. --conc=C --size=B [--wait]
+ *             --timeout=S --timeout-per-session=S
+ *             opens sessions level by level; each echoes once when opened and
+ *             once more when the level is reached; prints "STEP {json}" per level
+ *             and, with --wait, "READY" and then holds until stdin closes.
+ *             A level fails unless its new sessions open within
+ *             S + per-session * new sessions, and all echo within S.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------- options ---------- */
+
+static struct {
+  const char *host;
+  int port;
+  int conc;
+  double seconds, warmup_s;
+  long count, warmup, expect, size, window;
+  int server_pid;
+  const char *child;
+  char levels[256];
+  int wait;
+  double timeout_s, timeout_per;
+} opt = {"127.0.0.1", 0, 1, 5, 0.5, 10000, 100, -1, 16, 100, 0, "wc", "1000", 0, 60, 0.04};
+
+static const char *arg_value(const char *a, const char *name) {
+  size_t n = strlen(name);
+  return strncmp(a, name, n) == 0 && a[n] == '=' ? a + n + 1 : NULL;
+}
+
+static void parse_args(int argc, char **argv) {
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i], *v;
+    if ((v = arg_value(a, "--host"))) opt.host = v;
+    else if ((v = arg_value(a, "--port"))) opt.port = atoi(v);
+    else if ((v = arg_value(a, "--conc"))) opt.conc = atoi(v);
+    else if ((v = arg_value(a, "--seconds"))) opt.seconds = atof(v);
+    else if ((v = arg_value(a, "--warmup-seconds"))) opt.warmup_s = atof(v);
+    else if ((v = arg_value(a, "--count"))) opt.count = atol(v);
+    else if ((v = arg_value(a, "--warmup"))) opt.warmup = atol(v);
+    else if ((v = arg_value(a, "--expect"))) opt.expect = atol(v);
+    else if ((v = arg_value(a, "--size"))) opt.size = atol(v);
+    else if ((v = arg_value(a, "--window"))) opt.window = atol(v);
+    else if ((v = arg_value(a, "--server-pid"))) opt.server_pid = atoi(v);
+    else if ((v = arg_value(a, "--child"))) opt.child = v;
+    else if ((v = arg_value(a, "--levels"))) snprintf(opt.levels, sizeof opt.levels, "%s", v);
+    else if ((v = arg_value(a, "--timeout"))) opt.timeout_s = atof(v);
+    else if ((v = arg_value(a, "--timeout-per-session"))) opt.timeout_per = atof(v);
+    else if (strcmp(a, "--wait") == 0) opt.wait = 1;
+    else {
+      fprintf(stderr, "wsload: unknown option %s\n", a);
+      exit(2);
+    }
+  }
+  if (opt.port <= 0) {
+    fprintf(stderr, "wsload: --port is required\n");
+    exit(2);
+  }
+}
+
+/* ---------- clocks ---------- */
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* user + system CPU of this process, so every figure can show the client's share */
+static double cpu_s(void) {
+  struct rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  return (double)r.ru_utime.tv_sec + (double)r.ru_utime.tv_usec / 1e6 +
+         (double)r.ru_stime.tv_sec + (double)r.ru_stime.tv_usec / 1e6;
+}
+
+static void sleep_s(double s) {
+  struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  nanosleep(&t, NULL);
+}
+
+/* A server that writes one frame per syscall would otherwise wake us once
+ * per message and make the client burn a core on read(2) calls. After a small
+ * read we pause 50 us so the kernel gathers more; the server never waits on us
+ * (its socket buffer has room) and a batching server's big reads skip the pause. */
+static void nap_if_small(ssize_t got) {
+  if (got < 2048) {
+    struct timespec t = {0, 50000};
+    nanosleep(&t, NULL);
+  }
+}
+
+static void die(const char *what) {
+  printf("{\"error\":\"%s: %s\"}\n", what, strerror(errno));
+  fflush(stdout);
+  exit(1);
+}
+
+static void fail(const char *what) {
+  printf("{\"error\":\"%s\"}\n", what);
+  fflush(stdout);
+  exit(1);
+}
+
+/* ---------- frames ---------- */
+
+static uint32_t rng = 0x9e3779b9u;
+/* masks must vary per frame (RFC 6455 §5.3); xorshift is plenty for a load client */
+static uint32_t next_mask(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 17;
+  rng ^= rng << 5;
+  return rng;
+}
+
+/* writes one masked client frame at out; returns its length */
+static size_t put_frame(unsigned char *out, int op, const unsigned char *pl, size_t len) {
+  size_t h = 2;
+  out[0] = (unsigned char)(0x80 | op);
+  if (len < 126) out[1] = (unsigned char)(0x80 | len);
+  else if (len < 65536) {
+    out[1] = 0x80 | 126;
+    out[2] = (unsigned char)(len >> 8);
+    out[3] = (unsigned char)len;
+    h = 4;
+  } else {
+    out[1] = 0x80 | 127;
+    for (int i = 0; i < 8; i++) out[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    h = 10;
+  }
+  uint32_t m = next_mask();
+  unsigned char mk[4] = {(unsigned char)m, (unsigned char)(m >> 8), (unsigned char)(m >> 16),
+                         (unsigned char)(m >> 24)};
+  memcpy(out + h, mk, 4);
+  h += 4;
+  for (size_t i = 0; i < len; i++) out[h + i] = pl[i] ^ mk[i & 3];
+  return h + len;
+}
+
+static const unsigned char close_payload[2] = {0x03, 0xe8}; /* 1000 */
+
+/* Incremental reader of server frames. It counts messages and payload bytes
+ * without copying: payloads are skipped as they stream past. */
+typedef struct {
+  uint64_t msgs, bytes;
+  int closed;
+  uint64_t skip; /* payload bytes of the current data frame still to come */
+  int skip_fin;
+  int pong_len; /* a pong we owe, already framed */
+  unsigned char pong[140];
+} rx_t;
+
+/* consumes complete items from p[0..n); returns bytes consumed */
+static size_t rx_parse(rx_t *st, const unsigned char *p, size_t n) {
+  size_t off = 0;
+  for (;;) {
+    if (st->skip) {
+      size_t take = n - off < st->skip ? n - off : (size_t)st->skip;
+      off += take;
+      st->skip -= take;
+      st->bytes += take;
+      if (st->skip) return off;
+      if (st->skip_fin) st->msgs++;
+      continue;
+    }
+    if (n - off < 2) return off;
+    unsigned b0 = p[off], b1 = p[off + 1];
+    uint64_t len = b1 & 0x7f;
+    size_t h = 2;
+    if (len == 126) {
+      if (n - off < 4) return off;
+      len = ((uint64_t)p[off + 2] << 8) | p[off + 3];
+      h = 4;
+    } else if (len == 127) {
+      if (n - off < 10) return off;
+      len = 0;
+      for (int i = 0; i < 8; i++) len = (len << 8) | p[off + 2 + i];
+      h = 10;
+    }
+    if (b1 & 0x80) h += 4; /* servers must not mask, but skip a mask if one comes */
+    if (n - off < h) return off;
+    int op = b0 & 0x0f;
+    if (op >= 8) {
+      if (n - off < h + len) return off;
+      if (op == 8) st->closed = 1;
+      else if (op == 9 && len <= 125) st->pong_len = (int)put_frame(st->pong, 0xA, p + off + h, len);
+      off += h + len;
+      continue;
+    }
+    off += h;
+    if (len == 0) {
+      if (b0 & 0x80) st->msgs++;
+      continue;
+    }
+    st->skip = len;
+    st->skip_fin = (b0 & 0x80) != 0;
+  }
+}
+
+/* ---------- connections ---------- */
+
+static struct sockaddr_in server_addr;
+static char request[512];
+static size_t request_len;
+
+static void setup_target(void) {
+  memset(&server_addr, 0, sizeof server_addr);
+  server_addr.sin_family = AF_INET;
+  server_addr.sin_port = htons((uint16_t)opt.port);
+  if (inet_pton(AF_INET, opt.host, &server_addr.sin_addr) != 1) fail("bad --host");
+  /* a fixed key is fine: the server computes the accept value either way */
+  request_len = (size_t)snprintf(request, sizeof request,
+                                 "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                                 opt.host, opt.port);
+}
+
+static int open_socket(int nonblock) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  /* small messages must leave at once, as a browser's would */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0 && errno != EINPROGRESS) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Looks for the end of the 101 response in buf[0..n). Returns the header
+ * length, 0 when incomplete, -1 when the server refused. */
+static long response_end(const unsigned char *buf, size_t n) {
+  const unsigned char *e = memmem(buf, n, "\r\n\r\n", 4);
+  if (!e) return 0;
+  if (n < 12 || memcmp(buf, "HTTP/1.1 101", 12) != 0) return -1;
+  return (long)(e - buf) + 4;
+}
+
+/* read buffer of the single-session modes; holds at most one partial frame between reads */
+static unsigned char rbuf[1 << 20];
+static size_t rfill;
+
+/* Blocking connect + handshake. Bytes after the response go to rx. */
+static int connect_blocking(rx_t *rx) {
+  int fd = open_socket(0);
+  if (fd < 0) die("connect");
+  if (write_all(fd, (const unsigned char *)request, request_len) < 0) die("send handshake");
+  unsigned char buf[4096];
+  size_t n = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + n, sizeof buf - n);
+    if (r <= 0) fail("handshake: connection closed");
+    n += (size_t)r;
+    long end = response_end(buf, n);
+    if (end < 0) fail("handshake refused");
+    if (end > 0) {
+      memset(rx, 0, sizeof *rx);
+      /* frames that came with the response: a partial one waits in rbuf for the rest */
+      size_t used = (size_t)end + rx_parse(rx, buf + end, n - (size_t)end);
+      memcpy(rbuf, buf + used, n - used);
+      rfill = n - used;
+      return fd;
+    }
+    if (n == sizeof buf) fail("handshake response too long");
+  }
+}
+
+static void send_pong_if_owed(int fd, rx_t *rx) {
+  if (rx->pong_len) {
+    write_all(fd, rx->pong, (size_t)rx->pong_len);
+    rx->pong_len = 0;
+  }
+}
+
+/* Reads until rx has at least `want` messages (or the close frame). */
+static int read_until(int fd, rx_t *rx, uint64_t want) {
+  while (rx->msgs < want && !rx->closed) {
+    ssize_t r = read(fd, rbuf + rfill, sizeof rbuf - rfill);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    rfill += (size_t)r;
+    size_t used = rx_parse(rx, rbuf, rfill);
+    memmove(rbuf, rbuf + used, rfill - used);
+    rfill -= used;
+    send_pong_if_owed(fd, rx);
+  }
+  return rx->closed && rx->msgs < want ? -1 : 0;
+}
+
+static void close_session(int fd) {
+  unsigned char f[16];
+  size_t n = put_frame(f, 0x8, close_payload, 2);
+  write_all(fd, f, n);
+  close(fd);
+}
+
+static void print_cpu(double cpu, double wall) {
+  printf("\"client_cpu_s\":%.4f,\"wall_s\":%.4f,\"client_cpu_pct\":%.1f", cpu, wall,
+         wall > 0 ? 100.0 * cpu / wall : 0.0);
+}
+
+/* ---------- output: one session, count every message until the close frame ---------- */
+
+static int mode_output(void) {
+  double t0 = now_s(), c0 = cpu_s();
+  rx_t rx;
+  int fd = connect_blocking(&rx);
+  double first = 0, last = now_s();
+  uint64_t seen = rx.msgs;
+  for (;;) {
+    if (rx.closed) break;
+    ssize_t r = read(fd, rbuf + rfill, sizeof rbuf - rfill);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    rfill += (size_t)r;
+    nap_if_small(r);
+    size_t used = rx_parse(&rx, rbuf, rfill);
+    memmove(rbuf, rbuf + used, rfill - used);
+    rfill -= used;
+    send_pong_if_owed(fd, &rx);
+    if (rx.msgs != seen) {
+      last = now_s();
+      if (seen == 0) first = last;
+      seen = rx.msgs;
+    }
+  }
+  double cpu = cpu_s() - c0, wall = last - t0;
+  close_session(fd);
+  if (opt.expect >= 0 && (long)rx.msgs != opt.expect) {
+    printf("{\"error\":\"expected %ld messages, got %llu\"}\n", opt.expect,
+           (unsigned long long)rx.msgs);
+    return 1;
+  }
+  printf("{\"mode\":\"output\",\"messages\":%llu,\"bytes\":%llu,\"first_ms\":%.2f,"
+         "\"rate\":%.1f,\"mb_per_s\":%.2f,",
+         (unsigned long long)rx.msgs, (unsigned long long)rx.bytes, (first - t0) * 1e3,
+         (double)rx.msgs / wall, (double)rx.bytes / wall / 1e6);
+  print_cpu(cpu, wall);
+  printf("}\n");
+  return 0;
+}
+
+/* ---------- echo: one message in flight, latency per round trip ---------- */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct(const double *s, long n, double p) {
+  long i = (long)(p * (double)(n - 1) + 0.5);
+  return s[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+static void fill_payload(unsigned char *p, long size) {
+  for (long i = 0; i < size; i++) p[i] = (unsigned char)('a' + i % 26);
+}
+
+static int mode_echo(void) {
+  rx_t rx;
+  int fd = connect_blocking(&rx);
+  unsigned char *pl = malloc((size_t)opt.size + 1), *f = malloc((size_t)opt.size + 16);
+  double *lat = malloc(sizeof(double) * (size_t)opt.count);
+  if (!pl || !f || !lat) fail("out of memory");
+  fill_payload(pl, opt.size);
+  double c0 = 0, t0 = 0;
+  long total = opt.warmup + opt.count;
+  for (long i = 0; i < total; i++) {
+    if (i == opt.warmup) {
+      t0 = now_s();
+      c0 = cpu_s();
+    }
+    size_t n = put_frame(f, 0x1, pl, (size_t)opt.size);
+    double s = now_s();
+    if (write_all(fd, f, n) < 0) die("send");
+    if (read_until(fd, &rx, rx.msgs + 1) < 0) fail("echo: session ended");
+    if (i >= opt.warmup) lat[i - opt.warmup] = (now_s() - s) * 1e6;
+  }
+  double wall = now_s() - t0, cpu = cpu_s() - c0;
+  close_session(fd);
+  qsort(lat, (size_t)opt.count, sizeof(double), cmp_double);
+  double sum = 0;
+  for (long i = 0; i < opt.count; i++) sum += lat[i];
+  printf("{\"mode\":\"echo\",\"count\":%ld,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
+         "\"min_us\":%.1f,\"max_us\":%.1f,\"mean_us\":%.1f,",
+         opt.count, pct(lat, opt.count, 0.5), pct(lat, opt.count, 0.99),
+         pct(lat, opt.count, 0.999), lat[0], lat[opt.count - 1], sum / (double)opt.count);
+  print_cpu(cpu, wall);
+  printf("}\n");
+  return 0;
+}
+
+/* ---------- pipeline: keep `window` messages in flight ---------- */
+
+static int mode_pipeline(void) {
+  rx_t rx;
+  int fd = connect_blocking(&rx);
+  size_t fsize = (size_t)opt.size + 14;
+  unsigned char *pl = malloc((size_t)opt.size + 1);
+  unsigned char *out = malloc(fsize * (size_t)opt.window);
+  if (!pl || !out) fail("out of memory");
+  fill_payload(pl, opt.size);
+  /* one round trip first, so the program is running before the clock starts */
+  size_t n = put_frame(out, 0x1, pl, (size_t)opt.size);
+  if (write_all(fd, out, n) < 0 || read_until(fd, &rx, rx.msgs + 1) < 0) fail("pipeline: warmup");
+  uint64_t base = rx.msgs;
+  double t0 = now_s(), c0 = cpu_s();
+  long sent = 0;
+  uint64_t got = 0;
+  while ((long)got < opt.count) {
+    /* refill the window in one write: as many frames as answers came back */
+    long room = opt.window - (sent - (long)got);
+    if (room > opt.count - sent) room = opt.count - sent;
+    size_t at = 0;
+    for (long i = 0; i < room; i++) at += put_frame(out + at, 0x1, pl, (size_t)opt.size);
+    if (at && write_all(fd, out, at) < 0) die("send");
+    sent += room;
+    ssize_t r = read(fd, rbuf + rfill, sizeof rbuf - rfill);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) fail("pipeline: session ended");
+    rfill += (size_t)r;
+    size_t used = rx_parse(&rx, rbuf, rfill);
+    memmove(rbuf, rbuf + used, rfill - used);
+    rfill -= used;
+    send_pong_if_owed(fd, &rx);
+    if (rx.closed) fail("pipeline: server closed");
+    got = rx.msgs - base;
+  }
+  double wall = now_s() - t0, cpu = cpu_s() - c0;
+  close_session(fd);
+  printf("{\"mode\":\"pipeline\",\"count\":%ld,\"window\":%ld,\"rate\":%.1f,", opt.count,
+         opt.window, (double)opt.count / wall);
+  print_cpu(cpu, wall);
+  printf("}\n");
+  return 0;
+}
+
+/* ---------- input: N messages into a program, done when it has read them ---------- */
+
+/* finds the child of --server-pid named --child (the program of our session) */
+static int find_child(void) {
+  DIR *d = opendir("/proc");
+  if (!d) return -1;
+  struct dirent *e;
+  int found = -1;
+  while ((e = readdir(d)) && found < 0) {
+    int pid = atoi(e->d_name);
+    if (pid <= 0) continue;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = 0;
+    /* "pid (comm) state ppid ...": comm may hold spaces, so split at the last ')' */
+    char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
+    if (!open_paren || !close_paren) continue;
+    *close_paren = 0;
+    int ppid = 0;
+    char state;
+    if (sscanf(close_paren + 2, "%c %d", &state, &ppid) != 2) continue;
+    if (ppid == opt.server_pid && strcmp(open_paren + 1, opt.child) == 0) found = pid;
+  }
+  closedir(d);
+  return found;
+}
+
+static long long read_rchar(int pid) {
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/%d/io", pid);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  return strncmp(buf, "rchar: ", 7) == 0 ? atoll(buf + 7) : -1;
+}
+
+static int mode_input(void) {
+  if (opt.server_pid <= 0) fail("input needs --server-pid");
+  rx_t rx;
+  int fd = connect_blocking(&rx);
+  int child = -1;
+  for (int i = 0; i < 1000 && child < 0; i++) {
+    child = find_child();
+    if (child < 0) sleep_s(0.005);
+  }
+  if (child < 0) fail("input: program not found under the server");
+  /* the program reads its libraries and locale at start: wait until rchar stops moving */
+  long long base = read_rchar(child), prev = -2;
+  for (int i = 0; i < 200 && base != prev; i++) {
+    prev = base;
+    sleep_s(0.02);
+    base = read_rchar(child);
+  }
+  if (base < 0) fail("input: cannot read /proc/PID/io");
+  size_t fsize = (size_t)opt.size + 14;
+  unsigned char *pl = malloc((size_t)opt.size + 1);
+  unsigned char *all = malloc(fsize * (size_t)opt.count);
+  if (!pl || !all) fail("out of memory");
+  fill_payload(pl, opt.size);
+  size_t total = 0;
+  for (long i = 0; i < opt.count; i++) total += put_frame(all + total, 0x1, pl, (size_t)opt.size);
+  long long want = base + (long long)opt.count * (opt.size + 1);
+  double t0 = now_s(), c0 = cpu_s();
+  /* 256 KiB writes: large enough to be cheap, small enough to interleave with the server */
+  for (size_t at = 0; at < total;) {
+    size_t n = total - at < 262144 ? total - at : 262144;
+    if (write_all(fd, all + at, n) < 0) die("send");
+    at += n;
+  }
+  double sent = now_s();
+  long long rc = read_rchar(child);
+  while (rc >= 0 && rc < want) {
+    if (now_s() - t0 > opt.timeout_s) break;
+    sleep_s(0.0002);
+    rc = read_rchar(child);
+  }
+  double wall = now_s() - t0, cpu = cpu_s() - c0;
+  close_session(fd);
+  if (rc < want) {
+    printf("{\"error\":\"program read %lld of %lld bytes\"}\n", rc - base, want - base);
+    return 1;
+  }
+  printf("{\"mode\":\"input\",\"count\":%ld,\"size\":%ld,\"rate\":%.1f,\"mb_per_s\":%.2f,"
+         "\"send_s\":%.4f,",
+         opt.count, opt.size, (double)opt.count / wall,
+         (double)opt.count * (double)(opt.size + 1) / wall / 1e6, sent - t0);
+  print_cpu(cpu, wall);
+  printf("}\n");
+  return 0;
+}
+
+/* ---------- many sessions: epoll state machines (connect and hold) ---------- */
+
+enum { FREE, CONNECTING, HANDSHAKE, ECHO_WAIT, IDLE, DRAINING, DEAD };
+
+typedef struct {
+  int fd, state;
+  double t0;
+  size_t fill;
+  int upgraded;
+  rx_t rx;
+  uint64_t want; /* messages that mean "the echo arrived" */
+  unsigned char buf[1024];
+} conn_t;
+
+static int ep;
+
+static void set_events(conn_t *c, uint32_t ev, int add) {
+  struct epoll_event e = {.events = ev, .data = {.ptr = c}};
+  if (epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &e) < 0) die("epoll_ctl");
+}
+
+static void drop(conn_t *c, int state) {
+  if (c->fd >= 0) close(c->fd); /* close(2) also removes it from epoll */
+  c->fd = -1;
+  c->state = state;
+}
+
+static int start_conn(conn_t *c) {
+  memset(c, 0, sizeof *c);
+  c->fd = open_socket(1);
+  if (c->fd < 0) {
+    c->state = DEAD;
+    return -1;
+  }
+  c->state = CONNECTING;
+  c->t0 = now_s();
+  set_events(c, EPOLLOUT, 1);
+  return 0;
+}
+
+/* Handles readiness for a connection; returns 1 when it just delivered the
+ * message it was waiting for (first message, or an echo), -1 on failure. */
+static int on_ready(conn_t *c, uint32_t ev) {
+  if (c->state == CONNECTING) {
+    int err = 0;
+    socklen_t l = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+    if (err || (ev & (EPOLLERR | EPOLLHUP))) return -1;
+    if (write_all(c->fd, (const unsigned char *)request, request_len) < 0) return -1;
+    c->state = HANDSHAKE;
+    set_events(c, EPOLLIN, 0);
+    return 0;
+  }
+  for (;;) {
+    ssize_t r = read(c->fd, c->buf + c->fill, sizeof c->buf - c->fill);
+    if (r < 0 && errno == EAGAIN) return 0;
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    c->fill += (size_t)r;
+    size_t off = 0;
+    if (!c->upgraded) {
+      long end = response_end(c->buf, c->fill);
+      if (end < 0) return -1;
+      if (end == 0) {
+        if (c->fill == sizeof c->buf) return -1;
+        continue;
+      }
+      c->upgraded = 1;
+      off = (size_t)end;
+    }
+    off += rx_parse(&c->rx, c->buf + off, c->fill - off);
+    memmove(c->buf, c->buf + off, c->fill - off);
+    c->fill -= off;
+    if (c->fill == sizeof c->buf) return -1;
+    send_pong_if_owed(c->fd, &c->rx);
+    if (c->rx.closed) return -1;
+    if (c->want && c->rx.msgs >= c->want) {
+      c->want = 0;
+      return 1;
+    }
+  }
+}
+
+static void raise_fd_limit(void) {
+  /* thousands of sessions need thousands of descriptors; as root the hard limit may rise too */
+  struct rlimit r = {200000, 200000};
+  if (setrlimit(RLIMIT_NOFILE, &r) < 0 && getrlimit(RLIMIT_NOFILE, &r) == 0) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+static int mode_connect(void) {
+  int conc = opt.conc > 0 ? opt.conc : 1;
+  /* closing sessions wait for the server's FIN in the background, so the
+   * server (not us) ends up in TIME_WAIT and ports are not exhausted */
+  int cap = conc + 8192;
+  conn_t *cs = calloc((size_t)cap, sizeof(conn_t));
+  if (!cs) fail("out of memory");
+  for (int i = 0; i < cap; i++) cs[i].fd = -1;
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  double start = now_s(), t_meas = start + opt.warmup_s, t_end = t_meas + opt.seconds;
+  double c0 = -1;
+  long done = 0, failures = 0, active = 0, draining = 0;
+  double lat_sum = 0;
+  struct epoll_event evs[256];
+  int measuring = 0;
+  for (;;) {
+    double t = now_s();
+    if (!measuring && t >= t_meas) {
+      measuring = 1;
+      c0 = cpu_s();
+      done = failures = 0;
+      lat_sum = 0;
+    }
+    if (t >= t_end) break;
+    for (int i = 0; i < cap && active < conc; i++) {
+      if (cs[i].state != FREE && cs[i].state != DEAD) continue;
+      if (start_conn(&cs[i]) < 0) {
+        failures++;
+        cs[i].state = FREE;
+        break;
+      }
+      cs[i].want = 1;
+      active++;
+    }
+    int n = epoll_wait(ep, evs, 256, 10);
+    for (int k = 0; k < n; k++) {
+      conn_t *c = evs[k].data.ptr;
+      if (c->state == DRAINING) {
+        char junk[4096];
+        ssize_t r = read(c->fd, junk, sizeof junk);
+        if (r == 0 || (r < 0 && errno != EAGAIN)) {
+          drop(c, FREE);
+          draining--;
+        }
+        continue;
+      }
+      int res = on_ready(c, evs[k].events);
+      if (res == 0) continue;
+      active--;
+      if (res < 0) {
+        failures++;
+        drop(c, FREE);
+        continue;
+      }
+      done++;
+      lat_sum += now_s() - c->t0;
+      unsigned char f[16];
+      size_t fl = put_frame(f, 0x8, close_payload, 2);
+      write_all(c->fd, f, fl);
+      c->state = DRAINING;
+      c->t0 = now_s();
+      draining++;
+    }
+    /* a server that never closes must not eat all slots */
+    if (draining > 4096) {
+      double now = now_s();
+      for (int i = 0; i < cap; i++)
+        if (cs[i].state == DRAINING && now - cs[i].t0 > 2) {
+          drop(&cs[i], FREE);
+          draining--;
+        }
+    }
+  }
+  double wall = now_s() - t_meas, cpu = cpu_s() - c0;
+  for (int i = 0; i < cap; i++)
+    if (cs[i].fd >= 0) drop(&cs[i], FREE);
+  printf("{\"mode\":\"connect\",\"conc\":%d,\"connects\":%ld,\"failures\":%ld,\"rate\":%.1f,"
+         "\"mean_ms\":%.3f,",
+         conc, done, failures, (double)done / wall, done ? lat_sum / (double)done * 1e3 : 0.0);
+  print_cpu(cpu, wall);
+  printf("}\n");
+  return 0;
+}
+
+static int send_echo(conn_t *c, const unsigned char *pl) {
+  unsigned char f[256];
+  size_t n = put_frame(f, 0x1, pl, (size_t)opt.size);
+  if (write_all(c->fd, f, n) < 0) return -1;
+  c->want = c->rx.msgs + 1;
+  c->state = ECHO_WAIT;
+  return 0;
+}
+
+static int mode_hold(void) {
+  long levels[32];
+  int nlev = 0;
+  for (char *s = opt.levels; *s && nlev < 32;) {
+    levels[nlev++] = strtol(s, &s, 10);
+    if (*s == ',') s++;
+  }
+  if (nlev == 0 || opt.size > 200) fail("hold: bad --levels or --size");
+  long max = levels[nlev - 1];
+  conn_t *cs = calloc((size_t)max, sizeof(conn_t));
+  if (!cs) fail("out of memory");
+  for (long i = 0; i < max; i++) cs[i].fd = -1;
+  unsigned char pl[256];
+  fill_payload(pl, opt.size);
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event evs[512];
+  long opened = 0, held = 0, best = 0, failures = 0;
+  double c0 = cpu_s(), t0 = now_s();
+  for (int li = 0; li < nlev; li++) {
+    long level = levels[li];
+    double ls = now_s();
+    double deadline = ls + opt.timeout_s + opt.timeout_per * (double)(level - opened);
+    long inflight = 0;
+    /* phase 1: open sessions up to the level, `conc` handshakes at a time;
+     * each one echoes a message as soon as it is open */
+    while ((opened < level || inflight > 0) && now_s() < deadline) {
+      while (opened < level && inflight < opt.conc) {
+        conn_t *c = &cs[opened++];
+        if (start_conn(c) < 0) {
+          failures++;
+          continue;
+        }
+        inflight++;
+      }
+      int n = epoll_wait(ep, evs, 512, 50);
+      for (int k = 0; k < n; k++) {
+        conn_t *c = evs[k].data.ptr;
+        int before = c->state;
+        int res = on_ready(c, evs[k].events);
+        if (res < 0) {
+          if (before == CONNECTING || before == HANDSHAKE || before == ECHO_WAIT) inflight--;
+          failures++;
+          drop(c, DEAD);
+        } else if (c->state == HANDSHAKE && c->upgraded) {
+          if (send_echo(c, pl) < 0) {
+            inflight--;
+            failures++;
+            drop(c, DEAD);
+          }
+        } else if (res == 1) {
+          c->state = IDLE;
+          inflight--;
+        }
+      }
+    }
+    double open_s = now_s() - ls;
+    /* phase 2: every session at this level echoes again, all at once */
+    double vs = now_s();
+    long waiting = 0;
+    for (long i = 0; i < opened; i++) {
+      if (cs[i].state != IDLE) continue;
+      if (send_echo(&cs[i], pl) < 0) drop(&cs[i], DEAD);
+      else waiting++;
+    }
+    deadline = now_s() + opt.timeout_s;
+    while (waiting > 0 && now_s() < deadline) {
+      int n = epoll_wait(ep, evs, 512, 50);
+      for (int k = 0; k < n; k++) {
+        conn_t *c = evs[k].data.ptr;
+        int res = on_ready(c, evs[k].events);
+        if (res == 1) {
+          c->state = IDLE;
+          waiting--;
+        } else if (res < 0) {
+          if (c->state == ECHO_WAIT) waiting--;
+          drop(c, DEAD);
+        }
+      }
+    }
+    held = 0;
+    for (long i = 0; i < opened; i++) held += cs[i].state == IDLE;
+    printf("STEP {\"level\":%ld,\"held\":%ld,\"open_s\":%.3f,\"echo_all_ms\":%.1f}\n", level,
+           held, open_s, (now_s() - vs) * 1e3);
+    fflush(stdout);
+    if (held < level) break;
+    best = level;
+  }
+  double wall = now_s() - t0, cpu = cpu_s() - c0;
+  if (opt.wait) {
+    printf("READY\n");
+    fflush(stdout);
+    char line[64];
+    /* hold every session until the driver has taken its measurements */
+    if (read(0, line, sizeof line) < 0) {
+    }
+  }
+  for (long i = 0; i < max; i++)
+    if (cs[i].fd >= 0) drop(&cs[i], FREE);
+  printf("{\"mode\":\"hold\",\"best\":%ld,\"held\":%ld,\"failures\":%ld,", best, held, failures);
+  print_cpu(cpu, wall);
+  printf("}\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: wsload MODE --port=P [options]\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  parse_args(argc, argv);
+  setup_target();
+  raise_fd_limit();
+  const char *m = argv[1];
+  if (strcmp(m, "connect") == 0) return mode_connect();
+  if (strcmp(m, "output") == 0) return mode_output();
+  if (strcmp(m, "echo") == 0) return mode_echo();
+  if (strcmp(m, "pipeline") == 0) return mode_pipeline();
+  if (strcmp(m, "input") == 0) return mode_input();
+  if (strcmp(m, "hold") == 0) return mode_hold();
+  fprintf(stderr, "wsload: unknown mode %s\n", m);
+  return 2;
+}

@@ -20,6 +20,7 @@ import { canSignalGroups } from "./process.ts";
 import { incomingFacts, sendResponse, textResponse } from "./request.ts";
 import { ScriptDir } from "./scriptdir.ts";
 import { handleUpgrade } from "./upgrade.ts";
+import { acceptKey } from "./websocket.ts";
 import { serverSoftware } from "./version.ts";
 
 /** A running server. */
@@ -127,6 +128,8 @@ export async function startServer(
   log: Logger,
 ): Promise<ServerHandle> {
   const group = canSignalGroups();
+  // node:crypto loads lazily (100-200 ms): pay that now, not on the first client's handshake
+  acceptKey("");
   const slots = new ForkSlots(config.maxForks);
   const envBase = { serverSoftware: serverSoftware(), passed: readPassEnv(config.passEnv) };
   const metrics = new Metrics();

@@ -158,7 +158,8 @@ export class WsConnection {
     socket.on("data", (chunk: Uint8Array) => {
       this.#lastSeen = Date.now();
       if (this.#peerClose || this.#parser.failed) return;
-      this.#parser.push(chunk);
+      // a plain view: subarrays of a node Buffer would each allocate a Buffer
+      this.#parser.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       opts.onBatchEnd();
     });
     socket.on("drain", () => this.#wakeDrain());

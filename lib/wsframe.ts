@@ -269,7 +269,7 @@ export class FrameParser {
   }
 
   #deliver(op: number, p: Uint8Array): void {
-    if (op === Op.text && !isUtf8(p)) {
+    if (op === Op.text && !isAscii(p) && !isUtf8(p)) {
       this.#fail(Close.invalidPayload, "text message is not valid UTF-8");
       return;
     }
@@ -362,4 +362,11 @@ export function frame(opcode: number, payload: Uint8Array, fin = true): Uint8Arr
   const out = new Uint8Array(headerSize(payload.length) + payload.length);
   out.set(payload, writeHeader(out, 0, opcode, fin, payload.length));
   return out;
+}
+
+/** Short ASCII messages are the common case: a byte loop beats an op call per message. */
+function isAscii(p: Uint8Array): boolean {
+  if (p.length > 256) return false;
+  for (let i = 0; i < p.length; i++) if (p[i]! >= 0x80) return false;
+  return true;
 }

@@ -141,8 +141,9 @@ let spawnQueue: Promise<void> = Promise.resolve();
  * the starts.
  */
 export function spawnTurn(): Promise<void> {
-  const turn = spawnQueue.then(() => new Promise<void>((r) => setTimeout(r, 0)));
-  spawnQueue = turn;
+  const turn = spawnQueue.then(() => {});
+  // the gap follows each start, so a lone handshake never waits for a timer
+  spawnQueue = turn.then(() => new Promise<void>((r) => setTimeout(r, 0)));
   return turn;
 }
 

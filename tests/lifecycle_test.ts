@@ -55,7 +55,9 @@ Deno.test("--closems=300 adds 300 ms to each wait of the ladder", async () => {
   const eof = ev.get("EOF")![0]!;
   const int = ev.get("INT")![0]!;
   const term = ev.get("TERM")![0]!;
-  assertBetween(int - eof, 380, 800, "SIGINT after EOF (ms)");
+  // the program stamps EOF by running date(1) after read returns, so under load the stamp can be
+  // late by tens of ms; 330 still tells 400 (closems applied) from 100 (not applied)
+  assertBetween(int - eof, 330, 800, "SIGINT after EOF (ms)");
   assertBetween(term - int, 520, 1000, "SIGTERM after SIGINT (ms)");
 });
 

@@ -37,6 +37,7 @@ import {
   settle,
   startServerUlimit,
   stopWithin,
+  stubbornFleet,
   tempScript,
   upgradeRequest,
   writeAll,
@@ -183,29 +184,8 @@ async function maxforks(): Promise<void> {
 
 async function shutdown(): Promise<void> {
   const tag = `soakstop${crypto.randomUUID().slice(0, 6)}`;
-  const prog = await tempScript(
-    tag,
-    `case "$UNIQUE_ID" in *[05]) trap '' INT TERM HUP;; esac
-sh -c 'trap "" INT TERM HUP; exec sleep 300' sh-${tag} > /dev/null 2>&1 &
-echo ready
-cat
-exec sleep 300`,
-  );
-  const server = await startServerUlimit(["--loglevel=error", "--maxforks=0", prog]);
-  const conns: Deno.Conn[] = [];
+  const { server, prog, conns } = await stubbornFleet(tag, 500);
   try {
-    await pool(500, 50, async () => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-      conns.push(conn);
-      await writeAll(conn, enc.encode(upgradeRequest("/")));
-      const buf = new Uint8Array(1024);
-      let text = "";
-      while (!text.includes("ready")) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        text += new TextDecoder().decode(buf.subarray(0, n));
-      }
-    });
     const before = descendants(server.pid).length;
     const t0 = Date.now();
     const status = await stopWithin(server, 60000);

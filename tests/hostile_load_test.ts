@@ -21,6 +21,7 @@ import {
   settle,
   startServerUlimit,
   stopWithin,
+  stubbornFleet,
   tempScript,
   upgradeRequest,
   writeAll,
@@ -126,32 +127,8 @@ Deno.test("hostile load: a burst of 60 past --maxforks=20 serves exactly 20, ref
 
 Deno.test("hostile load: SIGTERM with 500 live sessions (some stubborn, all with grandchildren) → everything gone, exit 0", async () => {
   const tag = `shutdown${crypto.randomUUID().slice(0, 6)}`;
-  const prog = await tempScript(
-    tag,
-    // every fifth program ignores SIGINT/SIGTERM (so does its grandchild): only SIGKILL helps.
-    // Ignored signals stay ignored across exec, so the sleeps are stubborn too; no busy loops:
-    // 500 of those would be a fork storm on 2 cores
-    `case "$UNIQUE_ID" in *[05]) trap '' INT TERM HUP;; esac
-sh -c 'trap "" INT TERM HUP; exec sleep 300' sh-${tag} > /dev/null 2>&1 &
-echo ready
-cat
-exec sleep 300`,
-  );
-  const server = await startServerUlimit(["--loglevel=error", "--maxforks=0", prog]);
-  const conns: Deno.Conn[] = [];
+  const { server, prog, conns } = await stubbornFleet(tag, 500);
   try {
-    await pool(500, 50, async () => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-      conns.push(conn);
-      await writeAll(conn, enc.encode(upgradeRequest("/")));
-      const buf = new Uint8Array(1024);
-      let text = "";
-      while (!text.includes("ready")) {
-        const n = await conn.read(buf);
-        if (n === null) throw new Error("closed before ready");
-        text += new TextDecoder().decode(buf.subarray(0, n));
-      }
-    });
     const before = descendants(server.pid).length;
     assert(before >= 1000, `only ${before} processes for 500 sessions`);
     const t0 = Date.now();

@@ -13,7 +13,6 @@
 
 import { assert, assertBetween, assertEquals, assertMatch } from "./helpers/assert.ts";
 import {
-  Canary,
   descendants,
   leanSession,
   maskedFrame,
@@ -21,6 +20,7 @@ import {
   rssKiB,
   settle,
   stopWithin,
+  underAttack,
   upgradeRequest,
   writeAll,
 } from "./helpers/load.ts";
@@ -103,27 +103,11 @@ async function withPrograms(
 ): Promise<void> {
   const root = await programRoot();
   const server = await startServer([...args, "--dir", root]);
-  const canary = await Canary.open(server.port, "/echo.sh");
   try {
-    assert(await canary.roundTrip(), "the canary does not echo to begin with");
-    // it keeps echoing in the background during every attack
-    canary.start(100);
-    const after = async (what: string) => {
-      const left = await settle(() => descendants(server.pid), (d) => d.length === 1, 8000);
-      assertEquals(left.length, 1, `${what}: programs left: ${left}`);
-      assert(
-        await canary.progressed(5000),
-        `${what}: the canary stopped echoing: ${canary.stats.failures}`,
-      );
-    };
-    await fn(server, root, after);
-    // "SIGKILL did not terminate" is not checked here: where init reaps orphans slowly it is
-    // logged although every process is gone (tests/hostile_pending_test.ts); the process
-    // table itself is checked instead
-    assertEquals(server.grep(/Uncaught|Unhandled|Session failed/), []);
+    // "SIGKILL did not terminate" is not checked: where init reaps orphans slowly it is logged
+    // although every process is gone; the process table itself is checked instead
+    await underAttack(server, "/echo.sh", (after) => fn(server, root, after));
   } finally {
-    await canary.stop();
-    canary.close();
     assertEquals((await stopWithin(server)).code, 0);
     await Deno.remove(root, { recursive: true });
   }

@@ -12,14 +12,12 @@
 
 import { assert, assertBetween, assertEquals } from "./helpers/assert.ts";
 import {
-  Canary,
-  descendants,
   leanSession,
   maskedFrame,
   rawRequest,
   rssKiB,
-  settle,
   stopWithin,
+  underAttack,
   upgradeRequest,
   writeAll,
 } from "./helpers/load.ts";
@@ -35,26 +33,9 @@ async function withCanary(
 ): Promise<void> {
   const m = marker();
   const server = await startServer([...args, TESTPROG, m, "echo"]);
-  const canary = await Canary.open(server.port);
   try {
-    assert(await canary.roundTrip(), "the canary does not echo to begin with");
-    // it keeps echoing in the background during every attack
-    canary.start(100);
-    /** After an attack: the attacker's programs are gone, the canary still echoes. */
-    const after = async (what: string) => {
-      // exactly one program: the canary's (0 would mean the attack killed it)
-      const left = await settle(() => descendants(server.pid), (d) => d.length === 1, 8000);
-      assertEquals(left.length, 1, `${what}: programs left: ${left}`);
-      assert(
-        await canary.progressed(5000),
-        `${what}: the canary stopped echoing: ${canary.stats.failures}`,
-      );
-    };
-    await fn(server, after);
-    assertEquals(server.grep(/Uncaught|Unhandled|Session failed/), []);
+    await underAttack(server, "/", (after) => fn(server, after));
   } finally {
-    await canary.stop();
-    canary.close();
     assertEquals((await stopWithin(server)).code, 0);
   }
 }

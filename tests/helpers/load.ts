@@ -8,6 +8,8 @@
  * @module
  */
 
+import { assert, assertEquals } from "./assert.ts";
+import { concat, indexOf } from "./raw_ws.ts";
 import { ALL_PERMS, entry, freePort, ROOT, TestServer } from "./server.ts";
 
 const enc = new TextEncoder();
@@ -665,26 +667,6 @@ export class Canary {
 
 const CRLF2 = enc.encode("\r\n\r\n");
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function indexOf(hay: Uint8Array, needle: Uint8Array): number {
-  const first = needle[0]!;
-  outer: for (
-    let i = hay.indexOf(first);
-    i >= 0 && i + needle.length <= hay.length;
-    i = hay.indexOf(first, i + 1)
-  ) {
-    for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
 /** Writes every byte (Deno.Conn.write may write fewer). */
 export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let off = 0;
@@ -707,4 +689,78 @@ export async function stopWithin(server: TestServer, ms = 15000): Promise<Deno.C
   server.kill("SIGKILL");
   await server.exited();
   throw new Error(`server did not exit within ${ms} ms of SIGTERM (${pending} programs left)`);
+}
+
+/**
+ * Runs `attacks` while a canary session on `server` (its program at `path`)
+ * echoes in the background. `after(what)` checks that the attack's programs
+ * are gone (only the canary's is left) and that the canary still echoes; at
+ * the end the server must not have logged an uncaught error.
+ */
+export async function underAttack(
+  server: TestServer,
+  path: string,
+  attacks: (after: (what: string) => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const canary = await Canary.open(server.port, path);
+  try {
+    assert(await canary.roundTrip(), "the canary does not echo to begin with");
+    canary.start(100);
+    await attacks(async (what) => {
+      // exactly one program: the canary's (0 would mean the attack killed it)
+      const left = await settle(() => descendants(server.pid), (d) => d.length === 1, 8000);
+      assertEquals(left.length, 1, `${what}: programs left: ${left}`);
+      assert(
+        await canary.progressed(5000),
+        `${what}: the canary stopped echoing: ${canary.stats.failures}`,
+      );
+    });
+    assertEquals(server.grep(/Uncaught|Unhandled|Session failed/), []);
+  } finally {
+    await canary.stop();
+    canary.close();
+  }
+}
+
+/** A server with `count` live sessions of stubborn programs, for shutdown tests. */
+export interface StubbornFleet {
+  /** The server (`--maxforks=0`). */
+  server: TestServer;
+  /** The program script (remove it with {@link removeScriptDir}). */
+  prog: string;
+  /** The clients' connections, each past its program's "ready" line. */
+  conns: Deno.Conn[];
+}
+
+/**
+ * Starts a server whose program starts a grandchild, says "ready" and
+ * waits; every fifth program and its grandchild ignore SIGINT and SIGTERM
+ * (ignored signals survive exec, so their sleeps are stubborn too; no busy
+ * loops, which would be a fork storm on 2 cores). Every process's command
+ * line carries `tag`. Opens `count` sessions, 50 at a time.
+ */
+export async function stubbornFleet(tag: string, count: number): Promise<StubbornFleet> {
+  const prog = await tempScript(
+    tag,
+    `case "$UNIQUE_ID" in *[05]) trap '' INT TERM HUP;; esac
+sh -c 'trap "" INT TERM HUP; exec sleep 300' sh-${tag} > /dev/null 2>&1 &
+echo ready
+cat
+exec sleep 300`,
+  );
+  const server = await startServerUlimit(["--loglevel=error", "--maxforks=0", prog]);
+  const conns: Deno.Conn[] = [];
+  await pool(count, 50, async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    conns.push(conn);
+    await writeAll(conn, enc.encode(upgradeRequest("/")));
+    const buf = new Uint8Array(1024);
+    let text = "";
+    while (!text.includes("ready")) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error("closed before ready");
+      text += dec.decode(buf.subarray(0, n));
+    }
+  });
+  return { server, prog, conns };
 }

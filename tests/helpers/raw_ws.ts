@@ -372,14 +372,16 @@ export class RawWs {
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
+/** `a` followed by `b`, in a new buffer. */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(a.length + b.length);
   out.set(a);
   out.set(b, a.length);
   return out;
 }
 
-function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+/** Where `needle` first occurs in `hay`, or -1. */
+export function indexOf(hay: Uint8Array, needle: Uint8Array): number {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {
     for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
     return i;

@@ -6,7 +6,7 @@
  *
  * The guarantees: the program's environment stays well formed (no CR, LF or
  * NUL in a value, no header posing as another; names made of odd token
- * characters like `$` are in tests/hostile_pending_test.ts), refusals are proper statuses (403 for origins; 400/431 for
+ * characters like `$`: tests/hostile_regressions_test.ts), refusals are proper statuses (403 for origins; 400/431 for
  * blocks too large to read), nothing hangs, and a canary session keeps
  * echoing throughout.
  */
@@ -55,7 +55,7 @@ async function envWith(
 
 /**
  * Environment lines that are not NAME=VALUE or carry control bytes. Names
- * made of other token characters (`HTTP_X$Y`) are left to the pending test.
+ * made of other token characters (`HTTP_X$Y`): tests/hostile_regressions_test.ts.
  */
 function malformed(lines: string[]): string[] {
   // deno-lint-ignore no-control-regex
@@ -199,8 +199,7 @@ Deno.test("hostile headers: a long value arrives whole; an oversized header bloc
 });
 
 Deno.test("hostile headers: 1,000 headers or 1,000 repeats of one leave a well-formed environment and no crash", async () => {
-  // that every one of them reaches the program is in tests/hostile_pending_test.ts (today the
-  // HTTP layer keeps only the first 1,000 header lines for the environment)
+  // that every one of them reaches the program: tests/hostile_regressions_test.ts
   await withServer([], async (server) => {
     const distinct = Array.from({ length: 1000 }, (_, i) => `X-H${i}: ${i}`);
     const a = await envWith(server.port, envRequest(distinct));

@@ -156,8 +156,8 @@ Deno.test("hostile programs: exiting at once and crashing give close 1000 with t
     assertEquals(await end("/exit-7.sh"), "1000 exit 7");
     assertEquals(await end("/segv.sh"), "1000 signal SIGSEGV");
     assertEquals(await end("/abort.sh"), "1000 signal SIGABRT");
-    // 20 at a time: a burst of hundreds at once stalls every session while the programs
-    // start (see the pending test on spawn stalls)
+    // 20 at a time: program starts block the event loop (bursts of hundreds:
+    // tests/hostile_regressions_test.ts)
     const burst = await pool(200, 20, (i) => end(["/exit-now.sh", "/segv.sh"][i % 2]!));
     assertEquals(new Set(burst), new Set(["1000 exit 0", "1000 signal SIGSEGV"]));
     await after("exits and crashes");

@@ -266,7 +266,7 @@ Deno.test("hostile protocol: odd handshakes get a proper status (or a session), 
 });
 
 Deno.test("hostile protocol: 1,000 frames pipelined with the handshake are all echoed in order", async () => {
-  // a close frame in the same write as the handshake: tests/hostile_pending_test.ts
+  // a close frame in the same write as the handshake: tests/hostile_regressions_test.ts
   await withCanary([], async (server, after) => {
     const parts: number[] = [...enc.encode(upgradeRequest("/"))];
     for (let i = 0; i < 1000; i++) parts.push(...maskedFrame(0x1, enc.encode(`pipelined ${i}`)));
@@ -369,7 +369,7 @@ Deno.test("hostile protocol: oversize frames are refused from their header, befo
 Deno.test("hostile protocol: --maxframesize=0 still answers absurd declared lengths with a close, not a crash", async () => {
   await withCanary(["--maxframesize=0"], async (server, after) => {
     const rss0 = rssKiB(server.pid);
-    // lengths that cannot be allocated (2^40): tests/hostile_pending_test.ts
+    // lengths that cannot be allocated (2^40): tests/hostile_regressions_test.ts
     for (const len of [1n << 53n, (1n << 63n) - 1n]) {
       const h = new Uint8Array(14);
       h[0] = 0x82;
@@ -543,8 +543,7 @@ Deno.test("hostile protocol: TCP resets at every stage leave no program behind a
 });
 
 Deno.test("hostile protocol: slowloris header trickles are dropped by the header timeout while others are served", async () => {
-  // the documented 10 s header timeout is only enforced when node's 30 s connection check
-  // runs, so today a trickle lives 10-40 s; the 10-16 s bound is in hostile_pending_test.ts
+  // the 10-16 s bound of the 10 s header timeout: tests/hostile_regressions_test.ts
   await withCanary([], async (server, after) => {
     const port = server.port;
     const hs = enc.encode(upgradeRequest("/"));

@@ -6,6 +6,7 @@
  */
 
 import type { Config } from "./config.ts";
+import { SETSID_PATHS } from "./process.ts";
 
 /** Options that widen the grant on purpose. */
 export interface GrantOptions {
@@ -83,8 +84,11 @@ export function permissionFlags(config: Config, opts: GrantOptions = {}): string
   flags.push(config.reverseLookup ? "--allow-net" : `--allow-net=${[...net].join(",")}`);
   if (opts.groupSignals) flags.push("--allow-run");
   else if (run.size) flags.push(`--allow-run=${[...run].join(",")}`);
-  // group signalling also reads /proc, to tell zombie group members from live ones
-  if (opts.groupSignals) read.add("/proc");
+  if (opts.groupSignals) {
+    // /proc tells zombie group members from live ones; setsid(1) must be found to be used
+    read.add("/proc");
+    for (const p of SETSID_PATHS) read.add(p);
+  }
   if (read.size) flags.push(`--allow-read=${[...read].join(",")}`);
   if (write.size) flags.push(`--allow-write=${[...write].join(",")}`);
   flags.push(`--allow-env=${[...env].join(",")}`);

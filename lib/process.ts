@@ -59,8 +59,17 @@ function groupsWithLiveMembers(): { has(pgid: number): boolean } {
   return groups;
 }
 
+/** Where setsid(1) may live; group mode needs read permission on these to find it. */
+export const SETSID_PATHS = ["/usr/bin/setsid", "/bin/setsid"];
+
+/** How group mode starts programs: the setsid(1) path, or "detached" (Deno's slower fork). */
+export function groupSpawnMethod(): string {
+  setsid ??= findSetsid();
+  return setsid ?? "detached";
+}
+
 function findSetsid(): string | null {
-  for (const p of ["/usr/bin/setsid", "/bin/setsid"]) {
+  for (const p of SETSID_PATHS) {
     try {
       if (Deno.statSync(p).isFile) return p;
     } catch { /* not here, or not allowed to look */ }

@@ -16,7 +16,7 @@ import { ForkSlots } from "./forks.ts";
 import { Metrics } from "./metrics.ts";
 import { createHttpRoutes } from "./http.ts";
 import type { Logger } from "./log.ts";
-import { canSignalGroups } from "./process.ts";
+import { canSignalGroups, groupSpawnMethod } from "./process.ts";
 import { incomingFacts, sendResponse, textResponse } from "./request.ts";
 import { ScriptDir } from "./scriptdir.ts";
 import { handleUpgrade } from "./upgrade.ts";
@@ -254,6 +254,15 @@ export async function startServer(
       "server",
       {},
       "Signals reach each program's pid only: signalling process groups needs unscoped --allow-run",
+    );
+  } else {
+    const method = groupSpawnMethod();
+    log.info(
+      "server",
+      {},
+      method === "detached"
+        ? "Programs get their own process group through Deno's detached spawn (slow: setsid(1) not found or not readable)"
+        : `Programs get their own process group through ${method}`,
     );
   }
   for (const url of urls) {

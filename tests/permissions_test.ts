@@ -6,14 +6,21 @@
 
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
-import { freePort, ROOT, startServer } from "./helpers/server.ts";
+import {
+  freePort,
+  marker,
+  ROOT,
+  startServer,
+  TESTPROG,
+  waitNoProcesses,
+} from "./helpers/server.ts";
 import { readCommandLine } from "../lib/config.ts";
 import { permissionFlags } from "../lib/permissions.ts";
 
-function grant(args: string[]): string[] {
+function grant(args: string[], groupSignals = false): string[] {
   const s = readCommandLine(args);
   if (s.kind !== "run") throw new Error(`bad args: ${s.stderr}${s.stdout}`);
-  return permissionFlags(s.config);
+  return permissionFlags(s.config, { groupSignals });
 }
 
 Deno.test("derived flags are scoped: listen address, the one program, its files, the passenv names", () => {
@@ -57,6 +64,28 @@ Deno.test("with the derived flags (not -A) the server works, and a program outsi
   } finally {
     assertEquals((await server.stop()).code, 0);
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the --group-signals grant finds setsid(1): programs get a group, grandchildren die", async () => {
+  const m = marker();
+  const pidFile = await Deno.makeTempFile();
+  const port = freePort();
+  const args = ["--address=127.0.0.1", `--port=${port}`, TESTPROG, m, "grandchild", pidFile];
+  const perms = grant(args, true);
+  assert(perms.includes("--allow-run") && !perms.includes("-A"));
+  const server = await startServer(args, { perms, noListenFlags: true, port });
+  try {
+    // without read access to setsid(1) it would fall back to Deno's slow detached spawn
+    await server.waitLog(/process group through \/(usr\/)?bin\/setsid$/);
+    const ws = await RawWs.connect(port);
+    assertEquals(await ws.text(), "ready");
+    assert(Number((await Deno.readTextFile(pidFile)).trim()) > 0);
+    await ws.close();
+    assertEquals(await waitNoProcesses(m, 5000), []);
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+    await Deno.remove(pidFile);
   }
 });
 

@@ -5,7 +5,7 @@
  * uses `DENORT_BIN` / a cached copy when the network is closed.
  *
  * Usage:
- *   deno task compile [--output=FILE] [--target=TRIPLE] [--group-signals] [--print] \
+ *   deno task compile [--output=FILE] [--target=TRIPLE] [--group-signals] [--low-memory] [--print] \
  *     -- [websocketd flags] COMMAND [args...]
  *
  * @module
@@ -56,11 +56,13 @@ async function main(argv: string[]): Promise<number> {
   let output = "dist/websocketd";
   let target: string | undefined;
   let group = false;
+  let lowMemory = false;
   let print = false;
   for (const a of own) {
     if (a.startsWith("--output=")) output = a.slice(9);
     else if (a.startsWith("--target=")) target = a.slice(9);
     else if (a === "--group-signals") group = true;
+    else if (a === "--low-memory") lowMemory = true;
     else if (a === "--print") print = true;
     else {
       console.error(`compile: unknown option ${a}`);
@@ -69,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (wsd.length === 0) {
     console.error(
-      "usage: deno task compile [--output=FILE] [--target=T] [--group-signals] [--print] -- [websocketd flags] COMMAND [args]",
+      "usage: deno task compile [--output=FILE] [--target=T] [--group-signals] [--low-memory] [--print] -- [websocketd flags] COMMAND [args]",
     );
     return 2;
   }
@@ -90,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
     return startup.code || 1;
   }
   const perms = permissionFlags(startup.config, { groupSignals: group });
+  // V8 reads its flags only at startup, so the trade of speed for memory is made here
+  if (lowMemory) perms.push("--v8-flags=--optimize-for-size");
   const main = new URL("../main.ts", import.meta.url).pathname;
   if (print) {
     console.log(["deno", "run", ...perms, main, ...args].map(quote).join(" "));

@@ -89,6 +89,32 @@ Deno.test("the --group-signals grant finds setsid(1): programs get a group, gran
   }
 });
 
+Deno.test("deno task compile --print --low-memory: the printed grant runs the server, with V8 sized for memory", async () => {
+  const port = freePort();
+  const args = ["--address=127.0.0.1", `--port=${port}`, TESTPROG, marker(), "echo"];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/scripts/compile.ts`, "--print", "--low-memory", "--", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(out.success, new TextDecoder().decode(out.stderr));
+  const line = new TextDecoder().decode(out.stdout).trim().split(" ");
+  // deno run PERMS… MAIN ARGS…: the printed words have no quoting here (no special characters)
+  const main = line.findIndex((w) => w.endsWith("/main.ts"));
+  const perms = line.slice(2, main);
+  assert(perms.includes("--v8-flags=--optimize-for-size"), perms.join(" "));
+  assert(!perms.includes("-A") && !perms.includes("--allow-all"), perms.join(" "));
+  const server = await startServer(args, { perms, noListenFlags: true, port });
+  try {
+    const ws = await RawWs.connect(port);
+    await ws.sendText("lean");
+    assertEquals(await ws.text(), "lean");
+    await ws.close();
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
 function denortAvailable(): string | null {
   const bin = Deno.env.get("DENORT_BIN");
   if (bin) return Deno.statSync(bin).isFile ? `DENORT_BIN=${bin}` : null;

@@ -13,7 +13,6 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { clientFrame, RawWs } from "../helpers/raw_ws.ts";
 import type { TestServer } from "../helpers/server.ts";
 import {
-  apacheModulesDir,
   checkCountRun,
   collectMessages,
   countProgram,
@@ -22,20 +21,17 @@ import {
   docBlock,
   EXAMPLES,
   findTools,
-  freePorts,
   launchBrowser,
   makeCerts,
   makeLeaf,
   makeRunDir,
   parseEnv,
   publishPages,
-  render,
   runPage,
   skipOrFail,
+  startApache,
   startBackends,
-  startDaemon,
   Teardown,
-  workerAccount,
 } from "./helpers.ts";
 
 const NEEDS = ["apache2", "chromium", "openssl"];
@@ -85,31 +81,22 @@ async function setUp(
       await docBlock("apache.md", "apache-main"),
       ...await Promise.all(blocks.map((b) => docBlock("apache.md", b))),
     ];
-    const account = await workerAccount();
-    let port = 0;
-    const conf = `${dir}/apache2.conf`;
-    const apache = await startDaemon(`apache2 (${name})`, dir, async () => {
-      port = freePorts(1)[0]!;
-      const values = {
-        RUN_DIR: dir,
-        DOC_ROOT: www,
-        MODULES: apacheModulesDir(),
-        RUN_USER: account.user,
-        RUN_GROUP: account.group,
-        [portKey]: port,
+    const { apache, port } = await startApache(
+      `apache2 (${name})`,
+      tools.apache2!,
+      {
+        dir,
+        www,
+      },
+      templates,
+      {
         BACKEND_PORT: count.port,
         ENV_BACKEND_PORT: env.port,
         CERT: certs.cert,
         KEY: certs.key,
-      };
-      await Deno.writeTextFile(conf, templates.map((t) => render(t, values)).join("\n"));
-      return {
-        command: tools.apache2!,
-        args: ["-f", conf, "-DFOREGROUND"],
-        ports: [port],
-        logs: [`${dir}/error.log`],
-      };
-    });
+      },
+      portKey,
+    );
     teardown.add(apache, async (a) => {
       const status = await a.stop();
       // SIGTERM is Apache's ordinary stop: anything else means it crashed
@@ -272,7 +259,6 @@ Deno.test("Apache tunnels ws:// with mod_proxy_wstunnel or (2.4.47+) mod_proxy_h
     const [greeter] = await startBackends(teardown, [[`${EXAMPLES}/greeter.sh`]]);
     const main = await docBlock("apache.md", "apache-main");
     const vhost = await docBlock("apache.md", "apache-ws-vhost");
-    const account = await workerAccount();
     const [major, minor, patch] = await apacheVersion(tools.paths.apache2!);
     const modern = major! > 2 || (major === 2 && (minor! > 4 || patch! >= 47));
     const handlers = ["proxy_wstunnel_module", "proxy_http_module"];
@@ -293,31 +279,12 @@ Deno.test("Apache tunnels ws:// with mod_proxy_wstunnel or (2.4.47+) mod_proxy_h
       const run = `${dir}/${loaded.length ? loaded.join("+") : "none"}`;
       await Deno.mkdir(run);
       await Deno.chmod(run, 0o755);
-      let port = 0;
-      const apache = await startDaemon(
+      const { apache, port } = await startApache(
         `apache2 (${loaded.join(", ") || "no handler"})`,
-        run,
-        async () => {
-          port = freePorts(1)[0]!;
-          const values = {
-            RUN_DIR: run,
-            DOC_ROOT: www,
-            MODULES: apacheModulesDir(),
-            RUN_USER: account.user,
-            RUN_GROUP: account.group,
-            HTTP_PORT: port,
-            BACKEND_PORT: greeter!.port,
-            ENV_BACKEND_PORT: greeter!.port,
-          };
-          const conf = `${run}/apache2.conf`;
-          await Deno.writeTextFile(conf, [trimmed, vhost].map((t) => render(t, values)).join("\n"));
-          return {
-            command: tools.paths.apache2!,
-            args: ["-f", conf, "-DFOREGROUND"],
-            ports: [port],
-            logs: [`${run}/error.log`],
-          };
-        },
+        tools.paths.apache2!,
+        { dir: run, www },
+        [trimmed, vhost],
+        { BACKEND_PORT: greeter!.port, ENV_BACKEND_PORT: greeter!.port },
       );
       try {
         const ws = await RawWs.connect(port, { path: "/ws/ws-test/" });
@@ -386,31 +353,21 @@ Deno.test("Apache cuts a tunnel silent for Timeout/ProxyTimeout; websocketd --pi
     const templates = await Promise.all(
       ["apache-main", "apache-ws-vhost", "apache-idle"].map((b) => docBlock("apache.md", b)),
     );
-    const account = await workerAccount();
-    let port = 0;
-    const apache = await startDaemon("apache2 (idle)", dir, async () => {
-      port = freePorts(1)[0]!;
-      const values = {
-        RUN_DIR: dir,
-        DOC_ROOT: www,
-        MODULES: apacheModulesDir(),
-        RUN_USER: account.user,
-        RUN_GROUP: account.group,
-        HTTP_PORT: port,
+    const { apache, port } = await startApache(
+      "apache2 (idle)",
+      tools.paths.apache2!,
+      {
+        dir,
+        www,
+      },
+      templates,
+      {
         // the vhost's two paths: /ws/ws-test/ → silent, /ws/dump-env/ → pinged
         BACKEND_PORT: silent.port,
         ENV_BACKEND_PORT: pinged.port,
         IDLE_TIMEOUT: 2,
-      };
-      const conf = `${dir}/apache2.conf`;
-      await Deno.writeTextFile(conf, templates.map((t) => render(t, values)).join("\n"));
-      return {
-        command: tools.paths.apache2!,
-        args: ["-f", conf, "-DFOREGROUND"],
-        ports: [port],
-        logs: [`${dir}/error.log`],
-      };
-    });
+      },
+    );
     teardown.add(apache, (a) => a.stop());
     const [a, b] = await Promise.all([
       RawWs.connect(port, { path: "/ws/ws-test/" }),

@@ -456,6 +456,45 @@ export async function startDaemon(
   }
 }
 
+/**
+ * Starts a foreground Apache whose config is `templates` (blocks of the
+ * deploy guides) rendered with `values` plus what every run needs: the run
+ * directory, document root, module directory, worker account and a fresh
+ * port under `portKey`. Resolves with the daemon and that port.
+ */
+export async function startApache(
+  name: string,
+  apache2: string,
+  run: { dir: string; www: string },
+  templates: string[],
+  values: Record<string, string | number>,
+  portKey = "HTTP_PORT",
+): Promise<{ apache: Daemon; port: number }> {
+  const account = await workerAccount();
+  let port = 0;
+  const apache = await startDaemon(name, run.dir, async () => {
+    port = freePorts(1)[0]!;
+    const all = {
+      RUN_DIR: run.dir,
+      DOC_ROOT: run.www,
+      MODULES: apacheModulesDir(),
+      RUN_USER: account.user,
+      RUN_GROUP: account.group,
+      [portKey]: port,
+      ...values,
+    };
+    const conf = `${run.dir}/apache2.conf`;
+    await Deno.writeTextFile(conf, templates.map((t) => render(t, all)).join("\n"));
+    return {
+      command: apache2,
+      args: ["-f", conf, "-DFOREGROUND"],
+      ports: [port],
+      logs: [`${run.dir}/error.log`],
+    };
+  });
+  return { apache, port };
+}
+
 /** Picks `n` distinct free loopback ports. */
 export function freePorts(n: number): number[] {
   const ports = new Set<number>();

@@ -10,7 +10,6 @@ import { assertEquals } from "../helpers/assert.ts";
 import { RawWs } from "../helpers/raw_ws.ts";
 import type { TestServer } from "../helpers/server.ts";
 import {
-  apacheModulesDir,
   type Daemon,
   docBlock,
   EXAMPLES,
@@ -19,10 +18,10 @@ import {
   makeRunDir,
   render,
   skipOrFail,
+  startApache,
   startBackends,
   startDaemon,
   Teardown,
-  workerAccount,
 } from "./helpers.ts";
 
 const CONNECTIONS = 4;
@@ -105,29 +104,16 @@ Deno.test("Apache balancer from scaling.md spreads new connections over two inst
       await docBlock("scaling.md", "apache-balancer-modules"),
       await docBlock("scaling.md", "apache-balancer"),
     ];
-    const account = await workerAccount();
-    let port = 0;
-    const apache = await startDaemon("apache2 (balancer)", dir, async () => {
-      port = freePorts(1)[0]!;
-      const values = {
-        RUN_DIR: dir,
-        DOC_ROOT: www,
-        MODULES: apacheModulesDir(),
-        RUN_USER: account.user,
-        RUN_GROUP: account.group,
-        HTTP_PORT: port,
-        BACKEND_PORT_1: backends[0]!.port,
-        BACKEND_PORT_2: backends[1]!.port,
-      };
-      const conf = `${dir}/apache2.conf`;
-      await Deno.writeTextFile(conf, templates.map((t) => render(t, values)).join("\n"));
-      return {
-        command: tools.paths.apache2!,
-        args: ["-f", conf, "-DFOREGROUND"],
-        ports: [port],
-        logs: [`${dir}/error.log`],
-      };
-    });
+    const { apache, port } = await startApache(
+      "apache2 (balancer)",
+      tools.paths.apache2!,
+      {
+        dir,
+        www,
+      },
+      templates,
+      { BACKEND_PORT_1: backends[0]!.port, BACKEND_PORT_2: backends[1]!.port },
+    );
     teardown.add(apache, (a) => a.stop());
     const counts = await spread(port, backends, apache);
     console.log(`connections per instance: ${counts.join(", ")}`);

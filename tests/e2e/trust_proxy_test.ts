@@ -12,7 +12,6 @@ import tls from "node:tls";
 import { assertEquals } from "../helpers/assert.ts";
 import type { TestServer } from "../helpers/server.ts";
 import {
-  apacheModulesDir,
   docBlock,
   EXAMPLES,
   findTools,
@@ -22,10 +21,10 @@ import {
   parseEnv,
   render,
   skipOrFail,
+  startApache,
   startBackends,
   startDaemon,
   Teardown,
-  workerAccount,
 } from "./helpers.ts";
 
 const CLIENT = "127.0.0.5";
@@ -105,32 +104,16 @@ Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client
     assertEquals(direct.get("REMOTE_ADDR"), CLIENT);
     assertEquals(direct.get("HTTP_X_FORWARDED_FOR"), FORGED);
 
-    const account = await workerAccount();
-    let apachePort = 0;
-    const apache = await startDaemon("apache2 (trust-proxy)", dir, async () => {
-      apachePort = freePorts(1)[0]!;
-      const values = {
-        RUN_DIR: dir,
-        DOC_ROOT: www,
-        MODULES: apacheModulesDir(),
-        RUN_USER: account.user,
-        RUN_GROUP: account.group,
-        HTTP_PORT: apachePort,
-        BACKEND_PORT: env.port,
-        ENV_BACKEND_PORT: env.port,
-      };
-      const conf = `${dir}/apache2.conf`;
-      const blocks = await Promise.all(
-        ["apache-main", "apache-ws-vhost"].map((b) => docBlock("apache.md", b)),
-      );
-      await Deno.writeTextFile(conf, blocks.map((t) => render(t, values)).join("\n"));
-      return {
-        command: tools.paths.apache2!,
-        args: ["-f", conf, "-DFOREGROUND"],
-        ports: [apachePort],
-        logs: [`${dir}/error.log`],
-      };
-    });
+    const blocks = await Promise.all(
+      ["apache-main", "apache-ws-vhost"].map((b) => docBlock("apache.md", b)),
+    );
+    const { apache, port: apachePort } = await startApache(
+      "apache2 (trust-proxy)",
+      tools.paths.apache2!,
+      { dir, www },
+      blocks,
+      { BACKEND_PORT: env.port, ENV_BACKEND_PORT: env.port },
+    );
     teardown.add(apache, (a) => a.stop());
     const viaApache = await envFrom(apachePort, "/ws/dump-env/");
     assertEquals(viaApache.get("REMOTE_ADDR"), CLIENT, "through Apache");

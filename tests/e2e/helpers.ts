@@ -495,6 +495,35 @@ export async function startApache(
   return { apache, port };
 }
 
+/**
+ * Starts a foreground nginx from the guides' main block and a site block
+ * (written to `site.conf`, which the main block includes), rendered with
+ * `values` plus the run directory and a fresh port under `portKey`.
+ */
+export async function startNginx(
+  name: string,
+  nginx: string,
+  dir: string,
+  blocks: { main: string; site: string },
+  values: Record<string, string | number>,
+  portKey: "HTTP_PORT" | "HTTPS_PORT",
+): Promise<{ nginx: Daemon; port: number }> {
+  let port = 0;
+  const daemon = await startDaemon(name, dir, async () => {
+    port = freePorts(1)[0]!;
+    const all = { RUN_DIR: dir, [portKey]: port, ...values };
+    await Deno.writeTextFile(`${dir}/site.conf`, render(blocks.site, all));
+    await Deno.writeTextFile(`${dir}/nginx.conf`, render(blocks.main, all));
+    return {
+      command: nginx,
+      args: ["-c", `${dir}/nginx.conf`, "-p", dir, "-e", `${dir}/error.log`, "-g", "daemon off;"],
+      ports: [port],
+      logs: [`${dir}/error.log`],
+    };
+  });
+  return { nginx: daemon, port };
+}
+
 /** Picks `n` distinct free loopback ports. */
 export function freePorts(n: number): number[] {
   const ports = new Set<number>();

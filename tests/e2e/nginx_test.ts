@@ -17,17 +17,15 @@ import {
   docBlock,
   EXAMPLES,
   findTools,
-  freePorts,
   launchBrowser,
   makeCerts,
   makeRunDir,
   parseEnv,
   publishPages,
-  render,
   runPage,
   skipOrFail,
   startBackends,
-  startDaemon,
+  startNginx,
   Teardown,
 } from "./helpers.ts";
 
@@ -49,29 +47,14 @@ Deno.test("nginx terminates TLS for websocketd (plain and --ssl backends): Count
 
     const site = await docBlock("nginx.md", "nginx-site");
     const main = await docBlock("nginx.md", "nginx-main");
-    const conf = `${dir}/nginx.conf`;
-    let port = 0;
-    const nginx = await startDaemon("nginx", dir, async () => {
-      port = freePorts(1)[0]!;
-      const values = {
-        RUN_DIR: dir,
-        DOC_ROOT: www,
-        HTTPS_PORT: port,
-        BACKEND_PORT: plain.port,
-        TLS_BACKEND_PORT: tls.port,
-        ENV_BACKEND_PORT: env.port,
-        CERT: certs.cert,
-        KEY: certs.key,
-      };
-      await Deno.writeTextFile(`${dir}/site.conf`, render(site, values));
-      await Deno.writeTextFile(conf, render(main, values));
-      return {
-        command: tools.paths.nginx!,
-        args: ["-c", conf, "-p", dir, "-e", `${dir}/error.log`, "-g", "daemon off;"],
-        ports: [port],
-        logs: [`${dir}/error.log`],
-      };
-    });
+    const { nginx, port } = await startNginx("nginx", tools.paths.nginx!, dir, { main, site }, {
+      DOC_ROOT: www,
+      BACKEND_PORT: plain.port,
+      TLS_BACKEND_PORT: tls.port,
+      ENV_BACKEND_PORT: env.port,
+      CERT: certs.cert,
+      KEY: certs.key,
+    }, "HTTPS_PORT");
     teardown.add(nginx, async (n) => {
       const status = await n.stop();
       assert(status.success, `nginx exit: ${JSON.stringify(status)}`);

@@ -14,13 +14,11 @@ import {
   docBlock,
   EXAMPLES,
   findTools,
-  freePorts,
   makeRunDir,
-  render,
   skipOrFail,
   startApache,
   startBackends,
-  startDaemon,
+  startNginx,
   Teardown,
 } from "./helpers.ts";
 
@@ -60,24 +58,17 @@ Deno.test("nginx upstream from scaling.md spreads new connections over two insta
     ]);
     const site = await docBlock("scaling.md", "nginx-upstream");
     const main = await docBlock("nginx.md", "nginx-main");
-    let port = 0;
-    const nginx = await startDaemon("nginx (pool)", dir, async () => {
-      port = freePorts(1)[0]!;
-      const values = {
-        RUN_DIR: dir,
-        HTTP_PORT: port,
-        BACKEND_PORT_1: backends[0]!.port,
-        BACKEND_PORT_2: backends[1]!.port,
-      };
-      await Deno.writeTextFile(`${dir}/site.conf`, render(site, values));
-      await Deno.writeTextFile(`${dir}/nginx.conf`, render(main, values));
-      return {
-        command: tools.paths.nginx!,
-        args: ["-c", `${dir}/nginx.conf`, "-p", dir, "-e", `${dir}/error.log`, "-g", "daemon off;"],
-        ports: [port],
-        logs: [`${dir}/error.log`],
-      };
-    });
+    const { nginx, port } = await startNginx(
+      "nginx (pool)",
+      tools.paths.nginx!,
+      dir,
+      {
+        main,
+        site,
+      },
+      { BACKEND_PORT_1: backends[0]!.port, BACKEND_PORT_2: backends[1]!.port },
+      "HTTP_PORT",
+    );
     teardown.add(nginx, (n) => n.stop());
     const counts = await spread(port, backends, nginx);
     console.log(`connections per instance: ${counts.join(", ")}`);

@@ -15,15 +15,13 @@ import {
   docBlock,
   EXAMPLES,
   findTools,
-  freePorts,
   makeCerts,
   makeRunDir,
   parseEnv,
-  render,
   skipOrFail,
   startApache,
   startBackends,
-  startDaemon,
+  startNginx,
   Teardown,
 } from "./helpers.ts";
 
@@ -119,34 +117,24 @@ Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client
     assertEquals(viaApache.get("REMOTE_ADDR"), CLIENT, "through Apache");
     assertEquals(viaApache.get("HTTP_X_FORWARDED_FOR"), `${FORGED}, ${CLIENT}`);
 
-    let nginxPort = 0;
-    const nginx = await startDaemon("nginx (trust-proxy)", dir, async () => {
-      nginxPort = freePorts(1)[0]!;
-      const values = {
-        RUN_DIR: dir,
+    const { nginx, port: nginxPort } = await startNginx(
+      "nginx (trust-proxy)",
+      tools.paths.nginx!,
+      dir,
+      {
+        main: await docBlock("nginx.md", "nginx-main"),
+        site: await docBlock("nginx.md", "nginx-site"),
+      },
+      {
         DOC_ROOT: www,
-        HTTPS_PORT: nginxPort,
         BACKEND_PORT: env.port,
         TLS_BACKEND_PORT: env.port,
         ENV_BACKEND_PORT: env.port,
         CERT: certs.cert,
         KEY: certs.key,
-      };
-      await Deno.writeTextFile(
-        `${dir}/site.conf`,
-        render(await docBlock("nginx.md", "nginx-site"), values),
-      );
-      await Deno.writeTextFile(
-        `${dir}/nginx.conf`,
-        render(await docBlock("nginx.md", "nginx-main"), values),
-      );
-      return {
-        command: tools.paths.nginx!,
-        args: ["-c", `${dir}/nginx.conf`, "-p", dir, "-e", `${dir}/error.log`, "-g", "daemon off;"],
-        ports: [nginxPort],
-        logs: [`${dir}/error.log`],
-      };
-    });
+      },
+      "HTTPS_PORT",
+    );
     teardown.add(nginx, (n) => n.stop());
     const viaNginx = await envFrom(nginxPort, "/wss/dump-env/", { tls: true });
     assertEquals(viaNginx.get("REMOTE_ADDR"), CLIENT, "through nginx");

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { readCommandLine } from "./lib/config.ts";
-import { Logger } from "./lib/log.ts";
-import { ListenError, startServer } from "./lib/server.ts";
+import { readCommandLine } from "./lib/cli/config.ts";
+import { ListenError, startServer } from "./lib/server/server.ts";
+import { Logger } from "./lib/util/log.ts";
 
 /** Runs websocketd with the given arguments; resolves with the exit status. */
 export async function main(argv: string[]): Promise<number> {

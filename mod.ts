@@ -16,7 +16,7 @@
  * @module
  */
 
-export { type Config, readCommandLine, type Startup } from "./lib/config.ts";
-export { type Level, Logger } from "./lib/log.ts";
-export { ListenError, type ServerHandle, startServer } from "./lib/server.ts";
-export { VERSION } from "./lib/version.ts";
+export { type Config, readCommandLine, type Startup } from "./lib/cli/config.ts";
+export { ListenError, type ServerHandle, startServer } from "./lib/server/server.ts";
+export { type Level, Logger } from "./lib/util/log.ts";
+export { VERSION } from "./lib/cli/version.ts";

@@ -7,6 +7,7 @@
 
 import bcrypt from "bcryptjs";
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { AuthOutcome, CredentialCheck } from "./http/auth_check.ts";
 
 /** Who authenticated, for AUTH_TYPE and REMOTE_USER. */
 export interface AuthResult {
@@ -76,6 +77,27 @@ export class Authenticator {
     if (basicFile && this.#users.size === 0 && !tokenFile) {
       throw new Error(`${basicFile}: no users`);
     }
+  }
+
+  /** The query parameter that may carry a bearer token, kept out of logs and programs. */
+  get tokenParam(): string | null {
+    return this.#tokens.length ? "access_token" : null;
+  }
+
+  /** The checker the server uses (same object: the checks run on the main thread). */
+  start(): CredentialCheck {
+    return {
+      challenge: this.challenge,
+      check: async (authorization, query): Promise<AuthOutcome> => {
+        const who = await this.check(authorization, query);
+        if (who) return { ok: true, type: who.type as "Basic" | "Bearer", user: who.user };
+        return {
+          ok: false,
+          why: authorization || query.includes("access_token") ? "invalid" : "missing",
+        };
+      },
+      close: () => {},
+    };
   }
 
   /** The WWW-Authenticate challenge for a 401. */

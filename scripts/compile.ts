@@ -11,9 +11,9 @@
  * @module
  */
 
-import { absolute, lookPath, readCommandLine } from "../lib/config.ts";
-import { FLAGS, parseFlags } from "../lib/flags.ts";
-import { permissionFlags } from "../lib/permissions.ts";
+import { absolute, lookPath, readCommandLine } from "../lib/cli/config.ts";
+import { FLAGS, parseFlags } from "../lib/cli/flags.ts";
+import { permissionFlags } from "../lib/cli/permissions.ts";
 
 const PATH_FLAGS = new Set([
   "dir",

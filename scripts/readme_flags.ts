@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FLAGS } from "../lib/flags.ts";
+import { FLAGS } from "../lib/cli/flag_table.ts";
 
 /** The markdown tables, one per flag group. */
 export function flagReference(): string {

@@ -4,9 +4,9 @@
  * Timings carry wide margins: CI machines have 2 busy cores.
  */
 
-import { cgiEnvironment, type CgiRun, cgiScriptFor, parseCgiHead } from "../lib/cgi.ts";
-import type { Config } from "../lib/config.ts";
-import { Logger } from "../lib/log.ts";
+import { type CgiEnvInputs, cgiEnvironment } from "../lib/cgi/env.ts";
+import { parseCgiHead } from "../lib/cgi/head.ts";
+import { ScriptRoot } from "../lib/http/scripts.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import {
   marker,
@@ -212,7 +212,7 @@ Deno.test("Location without Status answers 302 with the Location passed on; othe
   });
 });
 
-Deno.test("malformed output answers 500 with an empty body and logs an ERROR line", async () => {
+Deno.test("malformed output answers 500 with a plain-text body and logs an ERROR line", async () => {
   const big = "x".repeat(70 * 1024);
   await withCgi({
     "nohead.cgi": sh("echo 'just some text'"),
@@ -231,7 +231,7 @@ Deno.test("malformed output answers 500 with an empty body and logs an ERROR lin
       ] as const
     ) {
       const r = await get(server, path);
-      assertEquals([r.status, r.text], [500, ""], path);
+      assertEquals([r.status, r.text], [500, "500 Internal Server Error\n"], path);
       const line = await server.waitLog(new RegExp(`${path.replace(".", "\\.")}.*Malformed CGI`));
       assertMatch(line, /\| ERROR {2}\| cgi {8}\| /);
       assertMatch(line, why);
@@ -327,11 +327,15 @@ Deno.test("a script that cannot start answers 500, logs why, and gives its --max
   }, async (server) => {
     for (let i = 0; i < 2; i++) {
       const r = await get(server, "/broken.cgi");
-      assertEquals([r.status, r.text], [500, ""], `request ${i + 1} (not 429)`);
+      assertEquals(
+        [r.status, r.text],
+        [500, "500 Internal Server Error\n"],
+        `request ${i + 1} (not 429)`,
+      );
     }
     // a request body must not cost the client its 500 (the connection stays intact)
     const post = await get(server, "/broken.cgi", { method: "POST", body: "x".repeat(100_000) });
-    assertEquals([post.status, post.text], [500, ""]);
+    assertEquals([post.status, post.text], [500, "500 Internal Server Error\n"]);
     await server.waitLog(/\| ERROR {2}\| process {4}\| .*Could not launch CGI script/);
   }, { args: ["--maxforks=1"] });
 });
@@ -478,7 +482,7 @@ Deno.test("parseCgiHead: incomplete blocks ask for more; bad ones say why", () =
   assertEquals(bad("x".repeat(70000)), "header block longer than 65536 bytes");
 });
 
-Deno.test("cgiScriptFor: only an executable regular file named by the whole path, inside the root", async () => {
+Deno.test("CGI script lookup: only an executable regular file named by the whole path, inside the root", async () => {
   const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "wsd-cgi-unit-" }));
   try {
     await writeFiles(root, {
@@ -486,12 +490,16 @@ Deno.test("cgiScriptFor: only an executable regular file named by the whole path
       "sub/run.cgi": sh("true"),
       "plain.txt": { text: "x", mode: 0o644 },
     });
-    assertEquals(cgiScriptFor(root, "/run.cgi"), `${root}/run.cgi`);
-    assertEquals(cgiScriptFor(root + "/", "/sub/run.cgi"), `${root}/sub/run.cgi`);
+    const file = (r: string, p: string) => {
+      const m = new ScriptRoot(r).resolve(p, { pathInfo: false });
+      return typeof m === "string" ? null : m.file;
+    };
+    assertEquals(file(root, "/run.cgi"), `${root}/run.cgi`);
+    assertEquals(file(root + "/", "/sub/run.cgi"), `${root}/sub/run.cgi`);
     for (
       const p of ["/", "/sub", "/sub/", "/run.cgi/x", "/plain.txt", "/missing", "/sub/../run.cgi"]
     ) {
-      assertEquals(cgiScriptFor(root, p), null, p);
+      assertEquals(file(root, p), null, p);
     }
   } finally {
     await Deno.remove(root, { recursive: true });
@@ -515,14 +523,17 @@ Deno.test("cgiEnvironment: request variables beat --passenv ones, cookies join w
     "Content-Type",
     "text/plain",
   ];
-  const run: CgiRun = {
+  const run: CgiEnvInputs = {
     script: "/srv/cgi/sub/x.cgi",
+    root: "/srv/cgi",
+    auth: null,
     facts: {
       method: "POST",
       target: "/sub/x.cgi?q",
       path: "/sub/x.cgi",
       rawPath: "/sub/x.cgi",
       query: "q",
+      rawQuery: "q",
       httpVersion: "1.0",
       rawHeaders,
       remoteAddr: "::1",
@@ -532,14 +543,10 @@ Deno.test("cgiEnvironment: request variables beat --passenv ones, cookies join w
       uniqueId: "1795608379895552166",
       host: "[::1]:8443",
     },
-    config: { cgiDir: "/srv/cgi", closeMs: 0 } as Config,
     envBase: {
       serverSoftware: "websocketd/test",
       passed: [["PATH", "/bin"], ["CONTENT_LENGTH", "99"], ["SERVER_SOFTWARE", "mine"]],
     },
-    log: new Logger("none"),
-    fields: {},
-    release: () => {},
   };
   const env = cgiEnvironment(run);
   assertEquals(env.PATH, "/bin");

@@ -4,7 +4,7 @@
  */
 
 import { assertEquals, assertMatch } from "./helpers/assert.ts";
-import { parseFlags, parseGoInt, UsageError } from "../lib/flags.ts";
+import { parseFlags, parseGoInt, UsageError } from "../lib/cli/flags.ts";
 import { runCli, TESTPROG } from "./helpers/server.ts";
 import nodeAssert from "node:assert/strict";
 

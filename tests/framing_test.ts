@@ -3,8 +3,8 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { BinaryFramer, FRAGMENT_BYTES, LineFramer } from "../lib/framing.ts";
-import { Close, FrameParser, Op } from "../lib/wsframe.ts";
+import { BinaryFramer, FRAGMENT_BYTES, LineFramer } from "../lib/session/framing.ts";
+import { Close, FrameParser, Op } from "../lib/ws/codec.ts";
 import { clientFrame, closePayload } from "./helpers/raw_ws.ts";
 
 const enc = new TextEncoder();

@@ -140,9 +140,12 @@ Deno.test("--header on every response, --header-ws on the 101 only, --header-htt
     assertEquals(plain.headers.get("x-all"), "1");
     assertEquals(plain.headers.get("x-http"), "3");
     assertEquals(plain.headers.get("x-ws"), null);
-    // failed upgrades carry none of them
+    // refusals are plain HTTP answers: they carry --header and --header-http (not --header-ws)
     const refused = await status(server, { headers: { "Sec-WebSocket-Version": "8" } });
-    assertEquals(refused.headers.get("x-all"), undefined);
+    assertEquals(refused.status, 400);
+    assertEquals(refused.headers.get("x-all"), "1");
+    assertEquals(refused.headers.get("x-http"), "3");
+    assertEquals(refused.headers.get("x-ws"), undefined);
   } finally {
     assertEquals((await server.stop()).code, 0);
   }
@@ -211,43 +214,74 @@ function envOf(texts: string[]): Map<string, string> {
   return new Map(texts.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
 }
 
-Deno.test("--trust-proxy: a trusted peer's forwarded client wins; an untrusted peer cannot spoof", async () => {
+Deno.test("--trust-proxy: by default only X-Forwarded-For is believed; proto, host and Forwarded only when named", async () => {
   const m = marker();
-  const trusted = await startServer(["--trust-proxy=127.0.0.0/8", TESTPROG, m, "env"]);
+  const chain = {
+    "X-Forwarded-For": "203.0.113.9, 10.0.0.1, 127.0.0.2",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "app.example:8443",
+    Forwarded: 'for="[2001:db8::7]:4711";proto=https;host=h.example',
+  };
+  const envFor = async (server: TestServer, headers: Record<string, string>) => {
+    const ws = await RawWs.connect(server.port, { headers });
+    const env = envOf((await ws.collect()).texts);
+    await ws.drop();
+    return env;
+  };
+  const xffOnly = await startServer(["--trust-proxy=127.0.0.0/8", TESTPROG, m, "env"]);
   try {
-    const xff = await RawWs.connect(trusted.port, {
-      headers: {
-        "X-Forwarded-For": "203.0.113.9, 10.0.0.1, 127.0.0.2",
-        "X-Forwarded-Proto": "https",
-        "X-Forwarded-Host": "app.example:8443",
-      },
-    });
-    const env = envOf((await xff.collect()).texts);
-    await xff.drop();
+    const env = await envFor(xffOnly, chain);
     // 127.0.0.2 is trusted (in 127/8), 10.0.0.1 is not: it is the right-most untrusted hop
+    assertEquals(env.get("REMOTE_ADDR"), "10.0.0.1");
+    // a proxy that does not set them passes the client's own: not believed by default
+    assertEquals(env.has("HTTPS"), false);
+    assertEquals(env.get("SERVER_NAME"), "127.0.0.1");
+    const onlyForwarded = await envFor(xffOnly, { Forwarded: chain.Forwarded });
+    assertEquals(onlyForwarded.get("REMOTE_ADDR"), "127.0.0.1");
+  } finally {
+    assertEquals((await xffOnly.stop()).code, 0);
+  }
+  const named = await startServer([
+    "--trust-proxy=127.0.0.0/8",
+    "--trust-proxy-headers=x-forwarded-for,x-forwarded-proto,x-forwarded-host",
+    TESTPROG,
+    m,
+    "env",
+  ]);
+  try {
+    const env = await envFor(named, chain);
     assertEquals(env.get("REMOTE_ADDR"), "10.0.0.1");
     assertEquals(env.get("HTTPS"), "on");
     assertEquals(env.get("SERVER_NAME"), "app.example");
     assertEquals(env.get("SERVER_PORT"), "8443");
-    const fwd = await RawWs.connect(trusted.port, {
-      headers: { Forwarded: 'for="[2001:db8::7]:4711";proto=http;host=h.example' },
-    });
-    const env2 = envOf((await fwd.collect()).texts);
-    await fwd.drop();
-    assertEquals(env2.get("REMOTE_ADDR"), "2001:db8::7");
-    assertEquals(env2.get("REMOTE_PORT"), "4711");
-    assertEquals(env2.get("SERVER_NAME"), "h.example");
-    assertEquals(env2.has("HTTPS"), false);
   } finally {
-    assertEquals((await trusted.stop()).code, 0);
+    assertEquals((await named.stop()).code, 0);
+  }
+  const rfc = await startServer([
+    "--trust-proxy=127.0.0.0/8",
+    "--trust-proxy-headers=forwarded",
+    TESTPROG,
+    m,
+    "env",
+  ]);
+  try {
+    const env = await envFor(rfc, chain);
+    assertEquals(env.get("REMOTE_ADDR"), "2001:db8::7");
+    assertEquals(env.get("REMOTE_PORT"), "4711");
+    assertEquals(env.get("SERVER_NAME"), "h.example");
+    assertEquals(env.get("HTTPS"), "on");
+    // a zone id or anything else that is not an IP literal is not believed
+    const zoned = await envFor(rfc, { Forwarded: `for="fe80::1%$(id)' && curl evil"` });
+    assertEquals(zoned.get("REMOTE_ADDR"), "127.0.0.1");
+  } finally {
+    assertEquals((await rfc.stop()).code, 0);
   }
   const untrusted = await startServer(["--trust-proxy=10.9.9.9", TESTPROG, m, "env"]);
   try {
-    const spoof = await RawWs.connect(untrusted.port, {
-      headers: { "X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https" },
+    const env = await envFor(untrusted, {
+      "X-Forwarded-For": "1.2.3.4",
+      "X-Forwarded-Proto": "https",
     });
-    const env = envOf((await spoof.collect()).texts);
-    await spoof.drop();
     assertEquals(env.get("REMOTE_ADDR"), "127.0.0.1");
     assertEquals(env.has("HTTPS"), false);
     assertEquals(env.get("HTTP_X_FORWARDED_FOR"), "1.2.3.4");

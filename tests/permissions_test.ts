@@ -14,8 +14,8 @@ import {
   TESTPROG,
   waitNoProcesses,
 } from "./helpers/server.ts";
-import { readCommandLine } from "../lib/config.ts";
-import { permissionFlags } from "../lib/permissions.ts";
+import { readCommandLine } from "../lib/cli/config.ts";
+import { permissionFlags } from "../lib/cli/permissions.ts";
 
 function grant(args: string[], groupSignals = false): string[] {
   const s = readCommandLine(args);

@@ -27,6 +27,9 @@ import {
 
 const CLIENT = "127.0.0.5";
 const FORGED = "6.6.6.6";
+/** What a client behind a proxy may write to pose as someone else, somewhere else. */
+const FORGERIES = `X-Forwarded-For: ${FORGED}\r\nX-Forwarded-Proto: https\r\n` +
+  `X-Forwarded-Host: bank.example\r\nForwarded: for=${FORGED};proto=https;host=bank.example\r\n`;
 
 /**
  * Opens a WebSocket from `localAddress` (Deno.connect cannot bind a source
@@ -49,7 +52,7 @@ function envFrom(
       socket.write(
         `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n` +
-          `X-Forwarded-For: ${FORGED}\r\n\r\n`,
+          `${FORGERIES}\r\n`,
       );
     });
     let buf = new Uint8Array(0);
@@ -85,7 +88,7 @@ function envFrom(
   });
 }
 
-Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client, forged X-Forwarded-For ignored", async () => {
+Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client; forged X-Forwarded-*, Forwarded ignored", async () => {
   const tools = await findTools(["apache2", "nginx", "openssl"]);
   if (tools.missing.length) return skipOrFail(`trust-proxy e2e: ${tools.missing.join(", ")}`);
   const teardown = new Teardown();
@@ -93,14 +96,27 @@ Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client
     const { dir, www } = await makeRunDir("trustproxy");
     teardown.add(dir, (d) => Deno.remove(d, { recursive: true }));
     const certs = await makeCerts(tools.paths.openssl!, dir);
-    const [env] = (await startBackends(teardown, [
-      [`${EXAMPLES}/dump-env.sh`, { flags: ["--trust-proxy=127.0.0.1"] }],
-    ])) as [TestServer];
+    // each with the headers its proxy writes, as docs/deploy says
+    const [env, nginxEnv] = (await startBackends(teardown, [
+      [`${EXAMPLES}/dump-env.sh`, {
+        flags: [
+          "--trust-proxy=127.0.0.1",
+          "--trust-proxy-headers=x-forwarded-for,x-forwarded-host",
+        ],
+      }],
+      [`${EXAMPLES}/dump-env.sh`, {
+        flags: [
+          "--trust-proxy=127.0.0.1",
+          "--trust-proxy-headers=x-forwarded-for,x-forwarded-proto",
+        ],
+      }],
+    ])) as [TestServer, TestServer];
 
-    // directly, from an untrusted address: the forged header changes nothing
+    // directly, from an untrusted address: the forged headers change nothing
     const direct = await envFrom(env.port, "/");
     assertEquals(direct.get("REMOTE_ADDR"), CLIENT);
     assertEquals(direct.get("HTTP_X_FORWARDED_FOR"), FORGED);
+    assertEquals([direct.get("HTTPS") ?? "", direct.get("SERVER_NAME")], ["", "localhost"]);
 
     const blocks = await Promise.all(
       ["apache-main", "apache-ws-vhost"].map((b) => docBlock("apache.md", b)),
@@ -116,6 +132,11 @@ Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client
     const viaApache = await envFrom(apachePort, "/ws/dump-env/");
     assertEquals(viaApache.get("REMOTE_ADDR"), CLIENT, "through Apache");
     assertEquals(viaApache.get("HTTP_X_FORWARDED_FOR"), `${FORGED}, ${CLIENT}`);
+    // Apache passes the client's X-Forwarded-Proto and Forwarded on: neither is believed
+    assertEquals(viaApache.get("HTTPS") ?? "", "", "forged X-Forwarded-Proto through Apache");
+    // Apache appends the Host the client used to X-Forwarded-Host: the right-most value counts
+    assertEquals(viaApache.get("SERVER_NAME"), "localhost", "X-Forwarded-Host from Apache");
+    assertEquals(viaApache.get("SERVER_PORT"), String(apachePort));
 
     const { nginx, port: nginxPort } = await startNginx(
       "nginx (trust-proxy)",
@@ -127,9 +148,9 @@ Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client
       },
       {
         DOC_ROOT: www,
-        BACKEND_PORT: env.port,
-        TLS_BACKEND_PORT: env.port,
-        ENV_BACKEND_PORT: env.port,
+        BACKEND_PORT: nginxEnv.port,
+        TLS_BACKEND_PORT: nginxEnv.port,
+        ENV_BACKEND_PORT: nginxEnv.port,
         CERT: certs.cert,
         KEY: certs.key,
       },
@@ -140,6 +161,8 @@ Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client
     assertEquals(viaNginx.get("REMOTE_ADDR"), CLIENT, "through nginx");
     assertEquals(viaNginx.get("HTTPS"), "on", "X-Forwarded-Proto from nginx");
     assertEquals(viaNginx.get("HTTP_X_FORWARDED_FOR"), `${FORGED}, ${CLIENT}`);
+    // nginx passes the client's X-Forwarded-Host on: not believed, Host decides
+    assertEquals(viaNginx.get("SERVER_NAME"), "localhost", "forged X-Forwarded-Host through nginx");
   } finally {
     await teardown.run();
   }

@@ -1,0 +1,45 @@
+/**
+ * Version and license texts.
+ *
+ * @module
+ */
+
+import denoConfig from "../../deno.json" with { type: "json" };
+
+/** Our version. */
+export const VERSION: string = denoConfig.version;
+
+/** `websocketd <version> (deno<version> <os>-<arch>) --`, in websocketd's shape. */
+export function versionLine(): string {
+  return `websocketd ${VERSION} (deno${Deno.version.deno} ${Deno.build.os}-${Deno.build.arch}) --`;
+}
+
+/** SERVER_SOFTWARE for programs. */
+export function serverSoftware(): string {
+  return `websocketd/${versionLine().slice("websocketd ".length)}`;
+}
+
+/** The license, printed by --license. */
+export const LICENSE = `Copyright (c) 2026, the websocketd-deno authors.
+All rights reserved.
+
+Redistribution and use in source and binary forms, with or without
+modification, are permitted provided that the following conditions are met:
+
+1. Redistributions of source code must retain the above copyright notice, this
+   list of conditions and the following disclaimer.
+2. Redistributions in binary form must reproduce the above copyright notice,
+   this list of conditions and the following disclaimer in the documentation
+   and/or other materials provided with the distribution.
+
+THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND
+ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+`;

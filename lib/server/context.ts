@@ -1,0 +1,51 @@
+/**
+ * The state every route shares, created once by the server.
+ *
+ * @module
+ */
+
+import type { Config } from "../cli/config.ts";
+import type { EnvBase } from "../cgi/variables.ts";
+import type { CredentialCheck } from "../http/auth_check.ts";
+import type { ScriptRoot } from "../http/scripts.ts";
+import type { Logger } from "../util/log.ts";
+import type { ForkSlots } from "./forks.ts";
+import type { Metrics } from "./metrics.ts";
+
+/** Something a shutdown must end: a session, or a broadcast subscriber. */
+export interface Live {
+  /** Ends it because the server stops (close 1001, then the stop ladder). */
+  shutdown(reason: string): void;
+  /** Settles when it is over (program reaped, socket closed). */
+  readonly done: Promise<unknown>;
+}
+
+/** Shared server state. */
+export interface ServerContext {
+  /** Validated configuration. */
+  readonly config: Config;
+  /** Logger. */
+  readonly log: Logger;
+  /** --maxforks slots. */
+  readonly slots: ForkSlots;
+  /** Counters for --metrics (always kept; cheap). */
+  readonly metrics: Metrics;
+  /** Environment pieces shared by every program. */
+  readonly envBase: EnvBase;
+  /** Whether programs get their own process group (and signals reach it). */
+  readonly group: boolean;
+  /** --dir resolver. */
+  readonly scripts: ScriptRoot | null;
+  /** --cgidir resolver. */
+  readonly cgi: ScriptRoot | null;
+  /** Credential checks, when --basic-auth-file / --bearer-token-file are given. */
+  readonly auth: CredentialCheck | null;
+  /** Headers for plain HTTP responses (--header and --header-http). */
+  readonly httpHeaders: readonly (readonly [string, string])[];
+  /** When the server started (the dev console's Last-Modified). */
+  readonly startedAt: Date;
+  /** Live sessions and subscribers. */
+  readonly live: Set<Live>;
+  /** Set when shutting down: no new sessions. */
+  draining: boolean;
+}

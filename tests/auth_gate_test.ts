@@ -86,6 +86,7 @@ Deno.test("AuthGate: Basic and Bearer, header or query; missing and invalid told
       [`Basic ${btoa("no colon")}`, "", { ok: false, why: "invalid" }],
       ["Basic", "", { ok: false, why: "invalid" }],
       [`Bearer ${TOKEN}x`, "", { ok: false, why: "invalid" }],
+      [`Bearer  ${TOKEN}  `, "", { ok: true, type: "Bearer", user: "robot", via: "header" }],
       [`Digest ${TOKEN}`, "", { ok: false, why: "invalid" }],
       // a header wins over the query
       [basic("alice", "wrong"), `access_token=${TOKEN}`, { ok: false, why: "invalid" }],

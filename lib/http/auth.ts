@@ -232,7 +232,8 @@ export class AuthGate {
     let cred: string;
     let via: "header" | "query" = "header";
     if (authorization !== undefined) {
-      const m = /^(\S+)\s+(\S+)\s*$/.exec(authorization.trim());
+      // the credentials run to the end, as before: a token file may hold tokens with spaces
+      const m = /^(\S+)\s+(.+)$/.exec(authorization.trim());
       if (!m) return { ok: false, why: "invalid" };
       scheme = m[1]!.toLowerCase();
       cred = m[2]!;

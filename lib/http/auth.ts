@@ -142,7 +142,7 @@ export type AuthOutcome =
 export type AuthExecutor = "worker" | "main thread" | "none";
 
 type Hash = Pick<HtpasswdEntry, "scheme" | "hash">;
-type Request = Hash & { id: number; password: string };
+type VerifyRequest = Hash & { id: number; password: string };
 type Reply = { id: number; ok: boolean } | { ready: true };
 
 /** Options of {@link AuthGate.start}. */
@@ -293,7 +293,7 @@ export class AuthGate {
       if (this.#worker) {
         const id = this.#nextId++;
         const reply = new Promise<boolean | "busy">((r) => this.#replies.set(id, r));
-        this.#worker.postMessage({ id, ...hash, password } satisfies Request);
+        this.#worker.postMessage({ id, ...hash, password } satisfies VerifyRequest);
         return await reply;
       }
       // let pending I/O run between checks: each one holds the event loop while it hashes
@@ -379,7 +379,7 @@ function startWorker(onReply: (r: Reply) => void, onLost: (why: string) => void)
 /** The worker's side: answers each request with the result of {@link verify}. */
 function serveWorker(): void {
   const scope = globalThis as unknown as {
-    onmessage: (e: MessageEvent<Request>) => void;
+    onmessage: (e: MessageEvent<VerifyRequest>) => void;
     postMessage(reply: Reply): void;
   };
   scope.onmessage = ({ data }) => {

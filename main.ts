@@ -7,6 +7,7 @@
  */
 
 import { readCommandLine } from "./lib/cli/config.ts";
+import { isAuthWorker } from "./lib/http/auth.ts";
 import { ListenError, startServer } from "./lib/server/server.ts";
 import { Logger } from "./lib/util/log.ts";
 
@@ -66,4 +67,5 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+// in bundle form the password worker loads this whole file: it must not start a server too
+if (import.meta.main && !isAuthWorker()) Deno.exit(await main(Deno.args));

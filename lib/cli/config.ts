@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Authenticator } from "../auth.ts";
+import { type Credentials, loadCredentials } from "../http/auth.ts";
 import { isToken, parseHeaderFlag } from "../http/headers.ts";
 import { parseProxyHeaders, type ProxyTrust, TrustedProxies } from "../http/proxy.ts";
 import { type Level, LEVELS, type LogFormat } from "../util/log.ts";
@@ -105,7 +105,7 @@ export interface Config {
   /** --drain-ms. */
   drainMs: number;
   /** Credentials when --basic-auth-file / --bearer-token-file are given. */
-  auth: Authenticator | null;
+  auth: Credentials | null;
   /** --auth-http. */
   authHttp: boolean;
   /** Credential files (read at startup). */
@@ -421,12 +421,15 @@ function access(
   } else if (values.has("trust-proxy-headers")) {
     throw new ConfigError("--trust-proxy-headers needs --trust-proxy (the proxies to believe).");
   }
-  let auth: Authenticator | null = null;
+  let auth: Credentials | null = null;
   const basicFile = v<string>("basic-auth-file");
   const tokenFile = v<string>("bearer-token-file");
   if (basicFile || tokenFile) {
     try {
-      auth = new Authenticator(basicFile || undefined, tokenFile || undefined);
+      auth = loadCredentials({
+        basicFile: basicFile || undefined,
+        tokenFile: tokenFile || undefined,
+      });
     } catch (e) {
       throw new ConfigError(`Cannot use the credentials: ${(e as Error).message}`);
     }

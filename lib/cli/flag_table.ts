@@ -292,7 +292,8 @@ export const FLAGS: readonly FlagSpec[] = [
     arg: "FILE",
     group: "security",
     origin: "deno",
-    help: "Require HTTP Basic auth for WebSocket handshakes; FILE from `htpasswd -B`.",
+    help:
+      "Require HTTP Basic auth for WebSocket handshakes; FILE from Apache's htpasswd (bcrypt, MD5, SHA-256/512 crypt, SHA-1).",
   },
   {
     name: "bearer-token-file",

@@ -6,6 +6,7 @@
  */
 
 import type { Config } from "./config.ts";
+import { authWorkerReadPath } from "../http/auth.ts";
 import { SETSID_PATHS } from "../process/groups.ts";
 
 /** Options that widen the grant on purpose. */
@@ -72,6 +73,9 @@ export function permissionFlags(config: Config, opts: GrantOptions = {}): string
   }
   if (config.staticDir) read.add(config.staticDir);
   for (const f of config.authFiles) read.add(f);
+  // password checks run in a worker, which loads our own code
+  const worker = config.auth?.users.length ? authWorkerReadPath() : null;
+  if (worker) read.add(worker);
   if (config.tls) {
     read.add(config.tls.certFile);
     read.add(config.tls.keyFile);

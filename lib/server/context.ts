@@ -6,7 +6,7 @@
 
 import type { Config } from "../cli/config.ts";
 import type { EnvBase } from "../cgi/variables.ts";
-import type { CredentialCheck } from "../http/auth_check.ts";
+import type { AuthGate } from "../http/auth.ts";
 import type { ScriptRoot } from "../http/scripts.ts";
 import type { Logger } from "../util/log.ts";
 import type { ForkSlots } from "./forks.ts";
@@ -39,7 +39,7 @@ export interface ServerContext {
   /** --cgidir resolver. */
   readonly cgi: ScriptRoot | null;
   /** Credential checks, when --basic-auth-file / --bearer-token-file are given. */
-  readonly auth: CredentialCheck | null;
+  readonly auth: AuthGate | null;
   /** Headers for plain HTTP responses (--header and --header-http). */
   readonly httpHeaders: readonly (readonly [string, string])[];
   /** When the server started (the dev console's Last-Modified). */

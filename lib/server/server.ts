@@ -12,6 +12,7 @@ import { stopCgiRuns } from "../cgi/run.ts";
 import { readPassEnv } from "../cgi/variables.ts";
 import type { Config } from "../cli/config.ts";
 import { serverSoftware } from "../cli/version.ts";
+import { AuthGate } from "../http/auth.ts";
 import { readFacts } from "../http/request.ts";
 import { logUrl } from "../http/request.ts";
 import { ScriptRoot } from "../http/scripts.ts";
@@ -68,7 +69,7 @@ const HTTP_LIMITS = {
 export async function startServer(config: Config, log: Logger): Promise<ServerHandle> {
   // node:crypto loads lazily (100-200 ms): pay that now, not on the first client's handshake
   acceptKey("");
-  const ctx = createContext(config, log);
+  const ctx = await createContext(config, log);
   const tlsOptions = config.tls ? readTls(config.tls) : undefined;
   const servers: NodeServer[] = [];
   const make = () => {
@@ -156,7 +157,15 @@ export async function startServer(config: Config, log: Logger): Promise<ServerHa
 }
 
 /** The shared state, from the configuration. */
-function createContext(config: Config, log: Logger): ServerContext {
+async function createContext(config: Config, log: Logger): Promise<ServerContext> {
+  const auth = config.auth ? await AuthGate.start(config.auth) : null;
+  if (auth && config.auth) {
+    for (const w of config.auth.warnings) log.info("server", {}, `Credentials: ${w}`);
+    if (config.auth.users.length) {
+      const note = auth.executorNote ? ` (${auth.executorNote})` : "";
+      log.info("server", {}, `Password checks run in the ${auth.executor}${note}`);
+    }
+  }
   return {
     config,
     log,
@@ -166,7 +175,7 @@ function createContext(config: Config, log: Logger): ServerContext {
     group: canSignalGroups(),
     scripts: config.dir ? new ScriptRoot(config.dir) : null,
     cgi: config.cgiDir ? new ScriptRoot(config.cgiDir) : null,
-    auth: config.auth?.start() ?? null,
+    auth,
     httpHeaders: [...config.headers, ...config.headersHttp],
     startedAt: new Date(),
     live: new Set(),
@@ -189,7 +198,7 @@ function nodeServer(ctx: ServerContext, tls: https.ServerOptions | undefined): N
   const read = {
     tls: secure,
     trust: config.trustProxy,
-    secretParam: config.auth?.tokenParam ?? null,
+    secretParam: config.auth?.tokens.length ? "access_token" : null,
   };
   const exchange = (
     req: http.IncomingMessage,

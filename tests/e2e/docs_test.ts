@@ -41,6 +41,9 @@ const BLOCKS: [file: string, name: string, placeholders: string[]][] = [
   ["scaling.md", "nginx-upstream", ["HTTP_PORT", "BACKEND_PORT_1", "BACKEND_PORT_2"]],
   ["scaling.md", "apache-balancer", ["HTTP_PORT", "BACKEND_PORT_1", "BACKEND_PORT_2"]],
   ["scaling.md", "apache-balancer-modules", ["MODULES"]],
+  ["scaling.md", "nginx-upstream-drain", ["HTTP_PORT", "BACKEND_PORT_1", "BACKEND_PORT_2"]],
+  ["haproxy.md", "haproxy-site", ["HTTP_PORT", "BACKEND_PORT_1", "BACKEND_PORT_2"]],
+  ["haproxy.md", "haproxy-main", ["RUN_DIR"]],
   ["systemd.md", "systemd-unit", []],
 ];
 

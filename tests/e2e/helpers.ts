@@ -77,7 +77,7 @@ export interface Tools {
 
 /**
  * Looks up the tools a test needs. Known names: `apache2` (with its module
- * directory, `APACHE_MODULES` overrides), `nginx`, `chromium`
+ * directory, `APACHE_MODULES` overrides), `nginx`, `haproxy`, `chromium`
  * (`CHROMIUM_PATH` overrides), `openssl`.
  */
 export async function findTools(names: string[]): Promise<Tools> {
@@ -306,13 +306,23 @@ export async function makeLeaf(
  * compiler never hides the proxy behaviour under test.
  */
 export async function countProgram(dir: string): Promise<string> {
-  const cc = (await findTool("cc", "CC")) ?? (await findTool("gcc"));
-  if (!cc) {
+  const out = await compileExample(dir, "count");
+  if (!out) {
     console.log("NOTE: no C compiler (cc/gcc): serving examples/count.sh instead of count.c");
     return `${EXAMPLES}/count.sh`;
   }
-  const out = `${dir}/count`;
-  await run(cc, ["-O2", "-o", out, `${EXAMPLES}/count.c`]);
+  return out;
+}
+
+/**
+ * Compiles examples/NAME.c to `dir`/NAME with the C compiler (`CC`, cc or
+ * gcc); null when there is none.
+ */
+export async function compileExample(dir: string, name: string): Promise<string | null> {
+  const cc = (await findTool("cc", "CC")) ?? (await findTool("gcc"));
+  if (!cc) return null;
+  const out = `${dir}/${name}`;
+  await run(cc, ["-O2", "-o", out, `${EXAMPLES}/${name}.c`]);
   return out;
 }
 
@@ -352,6 +362,11 @@ export class Daemon {
   /** Whether the process has exited. */
   get exited(): boolean {
     return this.#exited;
+  }
+
+  /** Everything it wrote to stdout and stderr so far (HAProxy logs there). */
+  get output(): string {
+    return this.#output;
   }
 
   /** stdout+stderr so far and the daemon's own log files: what to show when something fails. */
@@ -522,6 +537,35 @@ export async function startNginx(
     };
   });
   return { nginx: daemon, port };
+}
+
+/**
+ * Starts a foreground HAProxy (`-db`) from the guide's global/defaults block
+ * and a frontend/backend block, rendered with `values` plus the run
+ * directory and a fresh port under `HTTP_PORT`. HAProxy reads both files in
+ * order, as it reads Debian's /etc/haproxy/haproxy.cfg.
+ */
+export async function startHaproxy(
+  name: string,
+  haproxy: string,
+  dir: string,
+  blocks: { main: string; site: string },
+  values: Record<string, string | number>,
+): Promise<{ haproxy: Daemon; port: number }> {
+  let port = 0;
+  const daemon = await startDaemon(name, dir, async () => {
+    port = freePorts(1)[0]!;
+    const all = { RUN_DIR: dir, HTTP_PORT: port, ...values };
+    await Deno.writeTextFile(`${dir}/main.cfg`, render(blocks.main, all));
+    await Deno.writeTextFile(`${dir}/site.cfg`, render(blocks.site, all));
+    return {
+      command: haproxy,
+      args: ["-db", "-f", `${dir}/main.cfg`, "-f", `${dir}/site.cfg`],
+      ports: [port],
+      logs: [],
+    };
+  });
+  return { haproxy: daemon, port };
 }
 
 /** Picks `n` distinct free loopback ports. */
@@ -708,11 +752,15 @@ export interface BackendOptions {
   scoped?: boolean;
   /** More flags for the server, before the program. */
   flags?: string[];
+  /** Arguments for the program (after it on the command line). */
+  args?: string[];
+  /** Listen on this port instead of a free one (to restart an instance in place). */
+  port?: number;
 }
 
 /** Starts our server on loopback running `program`, as the proxy's backend. */
 export function startBackend(program: string, opts: BackendOptions = {}): Promise<TestServer> {
-  const port = freePort();
+  const port = opts.port ?? freePort();
   const certs = opts.certs;
   const tls = certs ? ["--ssl", `--sslcert=${certs.cert}`, `--sslkey=${certs.key}`] : [];
   const perms = opts.scoped
@@ -723,7 +771,10 @@ export function startBackend(program: string, opts: BackendOptions = {}): Promis
       "--allow-env=PATH,LD_LIBRARY_PATH",
     ]
     : undefined;
-  return startServer([...tls, ...(opts.flags ?? []), program], { port, perms });
+  return startServer([...tls, ...(opts.flags ?? []), program, ...(opts.args ?? [])], {
+    port,
+    perms,
+  });
 }
 
 /**

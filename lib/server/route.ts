@@ -79,8 +79,11 @@ export const ROUTES: readonly Route[] = [
   {
     name: "draining",
     refuses: true,
-    answer: (ex, ctx) =>
-      ex.upgrade && ctx.draining ? refusal(503, "draining", { "Retry-After": "1" }) : null,
+    answer: (ex, ctx) => {
+      if (!ex.upgrade || !ctx.draining) return null;
+      ctx.log.access("session", ex.fields, "Unable to Upgrade: draining");
+      return refusal(503, "draining", { "Retry-After": "1" });
+    },
   },
   {
     name: "malformed path",

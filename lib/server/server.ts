@@ -49,6 +49,13 @@ export interface ServerHandle {
   reloadTls(): void;
 }
 
+/**
+ * With `--health` and `--drain-ms`, the least time a drain lasts even with no
+ * session left: active health checks (HAProxy's default interval is 2 s) must
+ * see 503 before the listener closes, or they only see "connection refused".
+ */
+const HEALTH_GRACE_MS = 3000;
+
 /** Limits of node's HTTP parser, per connection. */
 const HTTP_LIMITS = {
   // slowloris: headers must be complete within 10 s, checked every second (node's
@@ -115,13 +122,12 @@ export async function startServer(config: Config, log: Logger): Promise<ServerHa
     }
     stopping = (async () => {
       ctx.draining = true;
-      if (config.drainMs > 0 && ctx.live.size > 0) {
-        log.info(
-          "server",
-          {},
-          `Draining: waiting up to ${config.drainMs}ms for ${ctx.live.size} sessions`,
-        );
-        await drained(ctx, config.drainMs, (skip) => (skipDrain = skip));
+      // with --health, stay up (answering 503) long enough for an active health check to see it
+      const floor = config.healthPath ? Math.min(config.drainMs, HEALTH_GRACE_MS) : 0;
+      if (config.drainMs > 0 && (ctx.live.size > 0 || floor > 0)) {
+        const n = ctx.live.size;
+        log.info("server", {}, `Draining: waiting up to ${config.drainMs}ms for ${n} sessions`);
+        await drained(ctx, config.drainMs, floor, (skip) => (skipDrain = skip));
       }
       const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
       for (const s of servers) s.closeIdleConnections?.();
@@ -235,16 +241,23 @@ function nodeServer(ctx: ServerContext, tls: https.ServerOptions | undefined): N
   return server;
 }
 
-/** Waits until no session is live, `ms` passes, or a second signal skips the wait. */
+/**
+ * Waits until no session is live (and at least `floorMs` passed), `ms`
+ * passes, or a second signal skips the wait.
+ */
 async function drained(
   ctx: ServerContext,
   ms: number,
+  floorMs: number,
   onSkip: (skip: () => void) => void,
 ): Promise<void> {
   let check: ReturnType<typeof setInterval> | undefined;
   let limit: ReturnType<typeof setTimeout> | undefined;
+  const start = Date.now();
   await new Promise<void>((resolve) => {
-    check = setInterval(() => ctx.live.size === 0 && resolve(), 50);
+    check = setInterval(() => {
+      if (ctx.live.size === 0 && Date.now() - start >= floorMs) resolve();
+    }, 50);
     limit = setTimeout(resolve, ms);
     onSkip(resolve);
   });

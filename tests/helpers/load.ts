@@ -434,6 +434,8 @@ export interface UlimitOptions {
   nofile?: number;
   /** Working directory. Default: the repository. */
   cwd?: string;
+  /** V8 flags for the server's runtime (e.g. `--trace-gc`). */
+  v8Flags?: string[];
 }
 
 /**
@@ -450,9 +452,12 @@ export async function startServerUlimit(
   for (let attempt = 0;; attempt++) {
     const port = freePort();
     const argv = [
+      // V8 prints its traces through C stdio: line-buffer it so they arrive as they happen
+      ...(opts.v8Flags?.length ? ["stdbuf", "-oL"] : []),
       Deno.execPath(),
       "run",
       "--quiet",
+      ...(opts.v8Flags?.length ? [`--v8-flags=${opts.v8Flags.join(",")}`] : []),
       ...ALL_PERMS,
       entry(),
       "--address=127.0.0.1",

@@ -222,3 +222,74 @@ Deno.test("40 wrong-password handshakes against bcrypt cost 10: a live session's
     await removeScriptDir(prog);
   }
 });
+
+Deno.test("a client that floods pings and never reads: one pong is owed at most, RSS stays bounded", async () => {
+  const prog = await tempScript("pings", "exec sleep 300");
+  const server = await startServerUlimit(["--loglevel=error", prog]);
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    await writeAll(conn, new TextEncoder().encode(upgradeRequest("/")));
+    const rss0 = rssKiB(server.pid);
+    let peak = rss0;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(server.pid))), 20);
+    // 2,000,000 pings of 125 bytes (262 MB); answering each would queue 254 MB of pongs, while
+    // what is owed stays one pong (the rest of the growth is read buffers awaiting GC)
+    const ping = maskedFrame(0x9, new Uint8Array(125));
+    const burst = new Uint8Array(ping.length * 4000);
+    for (let i = 0; i < 4000; i++) burst.set(ping, i * ping.length);
+    try {
+      for (let i = 0; i < 500; i++) await writeAll(conn, burst);
+      await sleep(500);
+    } finally {
+      clearInterval(sampler);
+      conn.close();
+    }
+    const grew = (peak - rss0) / 1024;
+    console.log(`2,000,000 pings, no reads: server RSS peak +${grew.toFixed(1)} MiB`);
+    assert(grew < 128, `server RSS peaked ${grew.toFixed(1)} MiB above its start`);
+  } finally {
+    assertEquals((await stopWithin(server)).code, 0);
+    await removeScriptDir(prog);
+  }
+});
+
+Deno.test("a 256 MiB upload to a CGI script that reads slowly streams through; RSS stays bounded", async () => {
+  const prog = await tempScript(
+    "upload",
+    // a mebibyte at a time, with a pause between: about 100 MiB/s at most
+    'printf "Content-Type: text/plain\\n\\n"; ' +
+      'while [ "$(head -c 1048576 | wc -c)" -gt 0 ]; do sleep 0.01; done; echo done',
+    "up.cgi",
+  );
+  const dir = prog.slice(0, prog.lastIndexOf("/"));
+  const server = await startServerUlimit(["--loglevel=error", `--cgidir=${dir}`]);
+  try {
+    const rss0 = rssKiB(server.pid);
+    let peak = rss0;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(server.pid))), 20);
+    const size = 256 * 1024 * 1024;
+    let sent = 0;
+    const chunk = new Uint8Array(1024 * 1024);
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= size) return c.close();
+        sent += chunk.length;
+        c.enqueue(chunk);
+      },
+    });
+    let text: string;
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/up.cgi`, { method: "POST", body });
+      text = await res.text();
+    } finally {
+      clearInterval(sampler);
+    }
+    assertEquals(text, "done\n");
+    const grew = (peak - rss0) / 1024;
+    console.log(`256 MiB upload to a slow reader: server RSS peak +${grew.toFixed(1)} MiB`);
+    assert(grew < 96, `server RSS peaked ${grew.toFixed(1)} MiB above its start`);
+  } finally {
+    assertEquals((await stopWithin(server)).code, 0);
+    await removeScriptDir(prog);
+  }
+});

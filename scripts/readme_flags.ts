@@ -1,25 +1,17 @@
 /**
- * Prints the README's flag reference, generated from lib/flags.ts so that
+ * Prints the README's flag reference, generated from lib/cli/flag_table.ts so that
  * names, defaults and help texts live in one place. A test keeps README.md
  * in step: run `deno run scripts/readme_flags.ts` and paste between the markers.
  *
  * @module
  */
 
-import { FLAGS } from "../lib/cli/flag_table.ts";
+import { FLAGS, GROUP_TITLES } from "../lib/cli/flag_table.ts";
 
 /** The markdown tables, one per flag group. */
 export function flagReference(): string {
-  const titles: Record<string, string> = {
-    listen: "Listening",
-    program: "The program",
-    http: "Plain HTTP and the handshake",
-    security: "Limits and access",
-    ops: "Operations",
-    info: "Information",
-  };
   const out: string[] = [];
-  for (const [group, title] of Object.entries(titles)) {
+  for (const [group, title] of Object.entries(GROUP_TITLES)) {
     out.push(`**${title}**`, "", "| flag | default | from | what it does |", "|---|---|---|---|");
     for (const f of FLAGS.filter((x) => x.group === group)) {
       const name = `\`--${f.name}${f.arg ? `=${f.arg}` : ""}\``;

@@ -38,6 +38,22 @@ export interface CommandConfig {
   args: string[];
 }
 
+/** `--broadcast` and its settings. */
+export interface BroadcastConfig {
+  /** --broadcast-input. */
+  input: "all" | "none";
+  /** --broadcast-replay. */
+  replay: number;
+  /** --broadcast-linger. */
+  lingerMs: number;
+  /** --broadcast-queue. */
+  queueBytes: number;
+  /** --broadcast-clients; 0 = no limit. */
+  maxClients: number;
+  /** --broadcast-total; 0 = no limit. */
+  maxTotal: number;
+}
+
 /** Everything the server needs, validated. */
 export interface Config {
   /** Listen addresses; empty = all interfaces. */
@@ -64,6 +80,8 @@ export interface Config {
   devConsole: boolean;
   /** --passenv names. */
   passEnv: string[];
+  /** Broadcast mode, when --broadcast. */
+  broadcast: BroadcastConfig | null;
   /** --binary. */
   binary: boolean;
   /** --passstderr. */
@@ -243,6 +261,7 @@ function buildConfig(argv: readonly string[]): Config {
     ...logging(v),
     ...listeners(v, values),
     ...programs(v, positionals),
+    ...broadcast(v, values, positionals),
     ...limits(v),
     ...access(v, values),
     ...headers(v),
@@ -384,6 +403,45 @@ function programs(
     passStderr,
     reverseLookup: v<boolean>("reverselookup"),
     closeMs: v<number>("closems"),
+  };
+}
+
+const BROADCAST_FLAGS = [
+  "broadcast-input",
+  "broadcast-replay",
+  "broadcast-linger",
+  "broadcast-queue",
+  "broadcast-clients",
+  "broadcast-total",
+];
+
+/** --broadcast and its settings, which mean nothing without it. */
+function broadcast(v: Read, values: FlagValues, positionals: string[]): Pick<Config, "broadcast"> {
+  if (!v<boolean>("broadcast")) {
+    const stray = BROADCAST_FLAGS.find((f) => values.has(f));
+    if (stray) throw new ConfigError(`--${stray} needs --broadcast.`);
+    return { broadcast: null };
+  }
+  if (positionals.length === 0 && !v<string>("dir")) {
+    throw new ConfigError("--broadcast needs a COMMAND or --dir (programs to share).");
+  }
+  const input = v<string>("broadcast-input");
+  if (input !== "all" && input !== "none") {
+    throw new ConfigError(`--broadcast-input must be all or none, got '${input}'.`);
+  }
+  const queueBytes = v<number>("broadcast-queue");
+  if (queueBytes < 1024) {
+    throw new ConfigError(`--broadcast-queue must be at least 1024 bytes, got ${queueBytes}.`);
+  }
+  return {
+    broadcast: {
+      input,
+      replay: v<number>("broadcast-replay"),
+      lingerMs: v<number>("broadcast-linger"),
+      queueBytes,
+      maxClients: v<number>("broadcast-clients"),
+      maxTotal: v<number>("broadcast-total"),
+    },
   };
 }
 

@@ -23,10 +23,21 @@ export interface FlagSpec {
   /** Default value shown in help and used when the flag is absent. */
   default?: string | number | boolean;
   /** Help section. */
-  group: "listen" | "program" | "http" | "security" | "ops" | "info";
+  group: "listen" | "program" | "broadcast" | "http" | "security" | "ops" | "info";
   /** Where the flag comes from: websocketd 0.4.1, websocketd HEAD, or this project. */
   origin: "0.4.1" | "HEAD" | "deno";
 }
+
+/** Titles of the flag groups, in the order help and the README show them. */
+export const GROUP_TITLES: Record<FlagSpec["group"], string> = {
+  listen: "Listening",
+  program: "The program",
+  broadcast: "Broadcast mode",
+  http: "Plain HTTP and the handshake",
+  security: "Limits and access",
+  ops: "Operations",
+  info: "Information",
+};
 
 /** Every flag this program accepts. Defaults live here and nowhere else. */
 export const FLAGS: readonly FlagSpec[] = [
@@ -160,6 +171,70 @@ export const FLAGS: readonly FlagSpec[] = [
     origin: "0.4.1",
     default: 1024,
     help: "Most programs running at once (sessions and CGI); more get HTTP 429. 0 = no limit.",
+  },
+  // broadcast mode
+  {
+    name: "broadcast",
+    kind: "bool",
+    group: "broadcast",
+    origin: "deno",
+    default: false,
+    help:
+      "One running program per route shared by all its clients: each line goes to every client, every client's messages go to its stdin.",
+  },
+  {
+    name: "broadcast-input",
+    kind: "string",
+    arg: "all|none",
+    group: "broadcast",
+    origin: "deno",
+    default: "all",
+    help: "none makes clients read-only: a message from one closes it with 1003.",
+  },
+  {
+    name: "broadcast-replay",
+    kind: "uint",
+    arg: "N",
+    group: "broadcast",
+    origin: "deno",
+    default: 0,
+    help: "A joining client first gets the last N messages (each up to 64 KiB).",
+  },
+  {
+    name: "broadcast-linger",
+    kind: "uint",
+    arg: "MS",
+    group: "broadcast",
+    origin: "deno",
+    default: 0,
+    help: "The program outlives its last client by MS (so a page reload does not restart it).",
+  },
+  {
+    name: "broadcast-queue",
+    kind: "uint",
+    arg: "BYTES",
+    group: "broadcast",
+    origin: "deno",
+    default: 1048576,
+    help: "Output a client may fall behind by; a slower client is closed with 1008.",
+  },
+  {
+    name: "broadcast-clients",
+    kind: "uint",
+    arg: "N",
+    group: "broadcast",
+    origin: "deno",
+    default: 0,
+    help: "Most clients per program; more get HTTP 429. 0 = no limit.",
+  },
+  {
+    name: "broadcast-total",
+    kind: "uint",
+    arg: "N",
+    group: "broadcast",
+    origin: "deno",
+    default: 0,
+    help: "Most broadcast clients in all; more get HTTP 429. 0 = no limit.",
   },
   // HTTP surface
   {

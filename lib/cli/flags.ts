@@ -10,7 +10,7 @@
  * @module
  */
 
-import { FLAGS, type FlagSpec } from "./flag_table.ts";
+import { FLAGS, type FlagSpec, GROUP_TITLES } from "./flag_table.ts";
 
 export { FLAGS, type FlagSpec };
 
@@ -152,15 +152,6 @@ export function flagValue<T extends string | number | boolean | string[]>(
   if (spec.repeat) return [] as unknown as T;
   return (spec.default ?? "") as T;
 }
-
-const GROUP_TITLES: Record<FlagSpec["group"], string> = {
-  listen: "Listening",
-  program: "The program",
-  http: "Plain HTTP",
-  security: "Limits and access",
-  ops: "Operations",
-  info: "Information",
-};
 
 /** The short usage printed after command-line errors. */
 export function shortUsage(prog: string): string {

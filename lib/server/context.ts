@@ -8,6 +8,7 @@ import type { Config } from "../cli/config.ts";
 import type { EnvBase } from "../cgi/variables.ts";
 import type { AuthGate } from "../http/auth.ts";
 import type { ScriptRoot } from "../http/scripts.ts";
+import type { Broadcast } from "../session/broadcast.ts";
 import type { Logger } from "../util/log.ts";
 import type { ForkSlots } from "./forks.ts";
 import type { Metrics } from "./metrics.ts";
@@ -44,8 +45,10 @@ export interface ServerContext {
   readonly httpHeaders: readonly (readonly [string, string])[];
   /** When the server started (the dev console's Last-Modified). */
   readonly startedAt: Date;
-  /** Live sessions and subscribers. */
+  /** Live sessions and broadcast programs. */
   readonly live: Set<Live>;
+  /** Broadcast programs taking clients, by program path and arguments. */
+  readonly broadcasts: Map<string, Broadcast>;
   /** Set when shutting down: no new sessions. */
   draining: boolean;
 }

@@ -34,6 +34,10 @@ export class Metrics {
   messagesOut = 0;
   bytesIn = 0;
   bytesOut = 0;
+  broadcastInstances = 0;
+  broadcastClients = 0;
+  broadcastDeliveries = 0;
+  broadcastSlowClients = 0;
   #exits = new Map<string, number>();
   #rejections = new Map<string, number>();
   #latency = new Array<number>(BUCKETS.length).fill(0);
@@ -130,6 +134,30 @@ export class Metrics {
       "counter",
       "Bytes read from programs' stdout (finished sessions).",
       this.bytesOut,
+    );
+    one(
+      "websocketd_broadcast_instances",
+      "gauge",
+      "Broadcast programs running now.",
+      this.broadcastInstances,
+    );
+    one(
+      "websocketd_broadcast_clients",
+      "gauge",
+      "Clients of broadcast programs now.",
+      this.broadcastClients,
+    );
+    one(
+      "websocketd_broadcast_messages_total",
+      "counter",
+      "Messages sent to broadcast clients (one per message per client).",
+      this.broadcastDeliveries,
+    );
+    one(
+      "websocketd_broadcast_slow_clients_total",
+      "counter",
+      "Broadcast clients closed for falling behind (1008).",
+      this.broadcastSlowClients,
     );
     metric(
       "websocketd_program_exits_total",

@@ -136,7 +136,7 @@ export const ROUTES: readonly Route[] = [
       }
       const body = JSON.stringify({
         status: ctx.draining ? "draining" : "ok",
-        sessions: ctx.metrics.sessionsActive,
+        sessions: ctx.metrics.sessionsActive + ctx.metrics.broadcastClients,
         processes: ctx.metrics.processesRunning,
       });
       return new Response(body + "\n", {

@@ -185,6 +185,7 @@ async function createContext(config: Config, log: Logger): Promise<ServerContext
     httpHeaders: [...config.headers, ...config.headersHttp],
     startedAt: new Date(),
     live: new Set(),
+    broadcasts: new Map(),
     draining: false,
   };
 }

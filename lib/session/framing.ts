@@ -28,6 +28,8 @@ const encoder = new TextEncoder();
 export interface Framer {
   /** Messages completed so far. */
   readonly messages: number;
+  /** Whether the last frames returned left a fragmented message open (more fragments follow). */
+  readonly open: boolean;
   /** Frames for one chunk of output, or null when nothing is complete yet. */
   push(chunk: Uint8Array): Uint8Array | null;
   /** Frames for whatever is left at EOF, or null. */
@@ -38,6 +40,8 @@ export interface Framer {
 export class BinaryFramer implements Framer {
   /** See {@link Framer.messages}. */
   messages = 0;
+  /** See {@link Framer.open}: binary messages are never fragmented. */
+  readonly open = false;
   /** See {@link Framer.push}. */
   push(chunk: Uint8Array): Uint8Array | null {
     if (chunk.length === 0) return null;
@@ -65,6 +69,11 @@ export class LineFramer implements Framer {
   #fragmenting = false;
   #fragDecoder: TextDecoder | null = null;
   #fix = new TextDecoder();
+
+  /** See {@link Framer.open}. */
+  get open(): boolean {
+    return this.#fragmenting;
+  }
 
   /** @param wrap `"stdout"` or `"stderr"` for JSON wrapping; null for plain lines. */
   constructor(wrap: string | null = null) {

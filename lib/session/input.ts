@@ -1,21 +1,23 @@
 /**
- * Client messages → the program's stdin, with backpressure.
+ * Client messages → a program's stdin, with backpressure.
  *
- * Messages of one network read are batched into one pipe write. While more
- * than the high water waits for the pipe, the socket stops reading (TCP flow
- * control pushes back on the client). If the program then takes nothing for
- * `stallMs`, the session is given up with 1008. Input for a program that
- * closed its stdin is dropped, and said so in the log once.
+ * Messages of one network read are batched into one pipe write; each
+ * message is appended whole, so messages of several clients (broadcast
+ * mode) never interleave inside a line. While more than the high water
+ * waits for the pipe, the sockets that sent it stop being read (TCP flow
+ * control pushes back on those clients). If the program then takes nothing
+ * for `stallMs`, those clients are closed with 1008. Input for a program
+ * that closed its stdin is dropped, and said so in the log once.
  *
- * Held per session: the batch of one read (at most one socket chunk plus one
+ * Held per program: the batch of one read (at most one socket chunk plus one
  * message) plus the bytes handed to the pipe and not yet taken, which the
  * pause keeps near the high water.
  *
  * @module
  */
 
-import type { Fields, Logger } from "../util/log.ts";
 import { ByteBuffer } from "../util/bytes.ts";
+import type { Fields, Logger } from "../util/log.ts";
 import { Close } from "../ws/codec.ts";
 import type { MessageSink, ProcessEndpoint, SocketEndpoint } from "./endpoints.ts";
 
@@ -26,9 +28,9 @@ export const INBOUND_HIGH_WATER = 1024 * 1024;
 export interface InputOptions {
   /** Binary mode: bytes pass untouched; text mode adds `\n` after each message. */
   binary: boolean;
-  /** Bytes waiting for the pipe before the socket is paused. */
+  /** Bytes waiting for the pipe before the sending sockets are paused. */
   highWater: number;
-  /** How long a paused session waits for the program to take input before 1008. */
+  /** How long a paused socket waits for the program to take input before 1008. */
   stallMs: number;
   /** Logger. */
   log: Logger;
@@ -38,31 +40,38 @@ export interface InputOptions {
 
 /** Counters for the access log and metrics. */
 export interface InputCounts {
-  /** Messages received from the client. */
+  /** Messages received from clients. */
   messages: number;
   /** Bytes the program's stdin took. */
   bytes: number;
 }
 
-/** The client-to-program direction of one session. */
-export class InputQueue implements MessageSink {
+/** The clients-to-program direction of one program. */
+export class InputQueue {
   /** See {@link InputCounts}. */
   readonly counts: InputCounts = { messages: 0, bytes: 0 };
   #process: ProcessEndpoint;
-  #socket: SocketEndpoint;
   #opts: InputOptions;
   #batch = new ByteBuffer();
+  #senders = new Set<SocketEndpoint>();
   #pending = 0;
-  #paused = false;
+  #paused = new Set<SocketEndpoint>();
   #lastProgress = Date.now();
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #broken = false;
   #ending = false;
 
-  constructor(process: ProcessEndpoint, socket: SocketEndpoint, opts: InputOptions) {
+  constructor(process: ProcessEndpoint, opts: InputOptions) {
     this.#process = process;
-    this.#socket = socket;
     this.#opts = opts;
+  }
+
+  /** The sink a socket delivers its messages to. */
+  sinkFor(socket: SocketEndpoint): MessageSink {
+    return {
+      message: (_binary, payload) => this.add(socket, payload),
+      batchEnd: () => this.flush(),
+    };
   }
 
   /** Bytes held: the batch buffer plus writes the pipe has not taken yet. */
@@ -70,59 +79,76 @@ export class InputQueue implements MessageSink {
     return this.#batch.capacity + this.#pending;
   }
 
-  /** See {@link MessageSink.message}. */
-  message(_binary: boolean, payload: Uint8Array): void {
+  /** Queues one message from `from`. */
+  add(from: SocketEndpoint, payload: Uint8Array): void {
     this.counts.messages++;
     this.#batch.append(payload);
     // every message is a line in text mode; binary mode passes bytes through untouched
     if (!this.#opts.binary) this.#batch.push(10);
+    this.#senders.add(from);
   }
 
-  /** See {@link MessageSink.batchEnd}. */
-  batchEnd(): void {
+  /** Writes what was queued to stdin in one write. */
+  flush(): void {
     if (this.#batch.length === 0) return;
     const bytes = this.#batch.take();
     this.#batch.clear();
+    const senders = this.#senders;
+    this.#senders = new Set();
     if (this.#broken) return this.#drop(bytes.length);
     this.#pending += bytes.length;
     this.#process.write(bytes).then(() => {
       this.#pending -= bytes.length;
       this.counts.bytes += bytes.length;
       this.#lastProgress = Date.now();
-      if (this.#paused && this.#pending <= this.#opts.highWater / 2) {
-        this.#paused = false;
-        clearTimeout(this.#stallTimer);
-        this.#socket.resume();
-      }
+      if (this.#paused.size && this.#pending <= this.#opts.highWater / 2) this.#resumeAll();
     }, () => {
       this.#pending -= bytes.length;
       this.#drop(bytes.length);
     });
-    if (!this.#paused && this.#pending > this.#opts.highWater) {
-      this.#paused = true;
-      this.#socket.pause();
+    if (this.#pending > this.#opts.highWater) {
+      for (const s of senders) {
+        if (this.#paused.has(s)) continue;
+        this.#paused.add(s);
+        s.pause();
+      }
       this.#armStall();
     }
   }
 
-  /** The session is ending: no more stall checks, and dropped input is expected. */
+  /** A socket is gone: it is no longer waited for. */
+  forget(socket: SocketEndpoint): void {
+    this.#paused.delete(socket);
+    this.#senders.delete(socket);
+  }
+
+  /** The program is ending: no more stall checks, and dropped input is expected. */
   end(): void {
     this.#ending = true;
     clearTimeout(this.#stallTimer);
+  }
+
+  #resumeAll(): void {
+    clearTimeout(this.#stallTimer);
+    for (const s of this.#paused) s.resume();
+    this.#paused.clear();
   }
 
   #armStall(): void {
     const left = this.#lastProgress + this.#opts.stallMs - Date.now();
     clearTimeout(this.#stallTimer);
     this.#stallTimer = setTimeout(() => {
-      if (!this.#paused || this.#ending) return;
+      if (!this.#paused.size || this.#ending) return;
       if (Date.now() - this.#lastProgress < this.#opts.stallMs) return this.#armStall();
       this.#opts.log.error(
         "session",
         this.#opts.fields(),
         `Program has not read its input for ${this.#opts.stallMs}ms with ${this.#pending} bytes waiting; closing`,
       );
-      this.#socket.close(Close.policyViolation, "program is not reading its input");
+      for (const s of this.#paused) {
+        s.close(Close.policyViolation, "program is not reading its input");
+      }
+      this.#paused.clear();
     }, Math.max(left, 1));
   }
 

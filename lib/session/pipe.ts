@@ -65,14 +65,14 @@ export async function pipe(
 ): Promise<SessionSummary> {
   const started = performance.now();
   const { log, fields } = opts;
-  const input = new InputQueue(process, socket, {
+  const input = new InputQueue(process, {
     binary: opts.binary,
     highWater: opts.inboundHighWater,
     stallMs: opts.stallMs,
     log,
     fields: () => fields,
   });
-  socket.start(input);
+  socket.start(input.sinkFor(socket));
   // the client leaving stops the program now, whatever it is doing
   void socket.closed.then(() => {
     input.end();

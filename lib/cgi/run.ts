@@ -110,7 +110,7 @@ class CgiProcess {
   async #reap(stderr: Promise<void>): Promise<void> {
     try {
       const status = await this.#prog.status;
-      this.#run.log.debug("cgi", this.fields, `CGI script ended (${describeStatus(status)})`);
+      this.#run.log.trace("cgi", this.fields, `CGI script ended (${describeStatus(status)})`);
       // stdin may still be held open by a grandchild: nobody will write to it now
       this.#prog.closeInput();
       // the last stderr lines are usually still in the pipe; a grandchild may hold it open forever
@@ -187,7 +187,7 @@ export async function runCgi(req: Request, run: CgiRun): Promise<Response> {
     log.error("process", run.fields, `Could not launch CGI script ${run.script} (${why})`);
     return failure();
   }
-  log.debug("process", { ...run.fields, pid: prog.pid }, `Started CGI script ${run.script}`);
+  log.trace("process", { ...run.fields, pid: prog.pid }, `Started CGI script ${run.script}`);
   const cgi = new CgiProcess(run, prog, req.body);
 
   const head = new ByteBuffer();

@@ -255,6 +255,12 @@ export async function route(
 ): Promise<void> {
   let answer: Answer = null;
   let by: Route | undefined;
+  const tracing = ctx.log.enabled("trace");
+  if (tracing) {
+    const { method, target, httpVersion } = ex.facts;
+    const kind = ex.upgrade ? "WebSocket handshake" : "HTTP request";
+    ctx.log.trace("http", ex.fields, `${kind}: ${method} ${target} HTTP/${httpVersion}`);
+  }
   try {
     for (const r of ROUTES) {
       answer = await r.answer(ex, ctx);
@@ -267,10 +273,12 @@ export async function route(
     ctx.log.error("http", ex.fields, `Request failed: ${e instanceof Error ? e.stack : e}`);
     answer = refusal(500);
   }
-  if (answer === "taken" || answer === null) return;
-  if (ctx.log.enabled("debug")) {
-    ctx.log.debug("http", ex.fields, `${by?.name ?? "error"}: ${answer.status}`);
+  if (answer === null) return;
+  if (answer === "taken") {
+    if (tracing) ctx.log.trace("http", ex.fields, `${by?.name}: 101 Switching Protocols`);
+    return;
   }
+  if (tracing) ctx.log.trace("http", ex.fields, `${by?.name ?? "error"}: ${answer.status}`);
   if ((by?.refuses ?? true) && answer.status >= 400) ctx.metrics.rejected(answer.status);
   await respond(res ?? responseOver(ex), answer, {
     method: ex.facts.method,

@@ -235,8 +235,13 @@ function nodeServer(ctx: ServerContext, tls: https.ServerOptions | undefined): N
   });
   // the option alone is ignored by Deno's node:http: set the property too
   server.maxHeadersCount = 0;
+  // a request node's parser cannot read has no request object: its 400 is the one answer
+  // written by hand, with the same body text and headers as every other refusal
+  const badRequest = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+    "Content-Length: 16\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n" +
+    ctx.httpHeaders.map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n400 Bad Request\n";
   server.on("clientError", (_err: Error, socket: Duplex) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    if (socket.writable) socket.end(badRequest);
     else socket.destroy();
   });
   return server;

@@ -14,7 +14,7 @@ import { lookupService } from "node:dns/promises";
 import type { CommandConfig } from "../cli/config.ts";
 import { checkOrigin } from "../http/origin.ts";
 import type { RoutedFacts } from "../http/request.ts";
-import { refusal } from "../http/respond.ts";
+import { refusal, textResponse } from "../http/respond.ts";
 import { describeStatus, Program } from "../process/program.ts";
 import { spawnTurn } from "../process/spawn_turn.ts";
 import { Broadcast } from "../session/broadcast.ts";
@@ -96,14 +96,7 @@ async function check(ex: Exchange, ctx: ServerContext): Promise<Accepted | Respo
   const bad = checkHandshake(facts.method, ex.req.headers);
   if (bad) {
     log.access("session", fields, `Unable to Upgrade: ${bad.body.trim()}`);
-    return new Response(bad.body, {
-      status: bad.status,
-      headers: {
-        "Content-Type": "text/plain; charset=utf-8",
-        "X-Content-Type-Options": "nosniff",
-        ...bad.headers,
-      },
-    });
+    return textResponse(bad.status, bad.body, bad.headers);
   }
   const originProblem = checkOrigin(
     { allowed: config.origins, same: config.sameOrigin },
@@ -144,13 +137,18 @@ function spawn(
     ex.auth,
     a.protocol ? { WEBSOCKET_PROTOCOL: a.protocol } : {},
   );
+  if (ctx.log.enabled("debug")) logEnv(ctx, ex.fields, env);
   try {
     const prog = Program.spawn({ command: a.program.path, args: a.program.args, env }, {
       group: ctx.group,
       closeMs: ctx.config.closeMs,
       onStep: (step, pid) => logStep(ctx, ex.fields, step, pid),
     });
-    ctx.log.debug("process", { ...ex.fields, pid: prog.pid }, `Started ${a.program.path}`);
+    ctx.log.trace(
+      "process",
+      { ...ex.fields, pid: prog.pid },
+      `Process ${prog.pid} started: ${[a.program.path, ...a.program.args].join(" ")}`,
+    );
     return { prog, error: "" };
   } catch (e) {
     return { prog: null, error: e instanceof Error ? e.message : String(e) };
@@ -344,6 +342,23 @@ function startBroadcast(
     release();
   });
   return instance;
+}
+
+/** Variables that carry secrets are named, not shown, even in a debug log. */
+const SECRET_VARIABLES = new Set(["HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_PROXY_AUTHORIZATION"]);
+
+/** The program's environment, one debug line per variable, as websocketd logs it. */
+function logEnv(ctx: ServerContext, fields: Fields, env: Record<string, string>): void {
+  const passed = new Set(ctx.envBase.passed.map(([k]) => k));
+  for (const [k, v] of Object.entries(env)) {
+    const kind = passed.has(k)
+      ? "Parent envvar"
+      : k.startsWith("HTTP_")
+      ? "Header variable"
+      : "Std. variable";
+    const shown = SECRET_VARIABLES.has(k) ? "(hidden)" : v;
+    ctx.log.debug("env", fields, `${kind}: ${k}=${shown}`);
+  }
 }
 
 function logStep(ctx: ServerContext, fields: Fields, step: string, pid: number): void {

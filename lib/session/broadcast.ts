@@ -138,6 +138,7 @@ export class Broadcast {
     clearTimeout(this.#linger);
     const sub: Subscriber = { socket, pending: true, messagesOut: 0 };
     this.#subs.add(sub);
+    this.#opts.log.trace("session", this.#opts.fields, `Client joined (${this.#subs.size} now)`);
     socket.start(this.#opts.input === "all" ? this.#input.sinkFor(socket) : readOnly(socket));
     if (!this.#open()) this.#activate(sub);
     return socket.closed.then((close) => {

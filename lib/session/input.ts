@@ -61,9 +61,12 @@ export class InputQueue {
   #broken = false;
   #ending = false;
 
+  #debug: boolean;
+
   constructor(process: ProcessEndpoint, opts: InputOptions) {
     this.#process = process;
     this.#opts = opts;
+    this.#debug = opts.log.enabled("debug");
   }
 
   /** The sink a socket delivers its messages to. */
@@ -96,6 +99,9 @@ export class InputQueue {
     const senders = this.#senders;
     this.#senders = new Set();
     if (this.#broken) return this.#drop(bytes.length);
+    if (this.#debug) {
+      this.#opts.log.debug("process", this.#opts.fields(), `STDIN: ${bytes.length} bytes`);
+    }
     this.#pending += bytes.length;
     this.#process.write(bytes).then(() => {
       this.#pending -= bytes.length;

@@ -13,13 +13,22 @@
  * @module
  */
 
-import { describeStatus } from "../process/program.ts";
+import { describeStatus, type LadderStep } from "../process/program.ts";
 import { drainStderr } from "../process/stderr.ts";
 import type { Fields, Logger } from "../util/log.ts";
 import { Close } from "../ws/codec.ts";
 import type { CloseInfo, ProcessEndpoint, SocketEndpoint } from "./endpoints.ts";
 import { BinaryFramer, type Framer, LineFramer } from "./framing.ts";
 import { InputQueue } from "./input.ts";
+
+/** How the stop ladder ended, as websocketd words it. */
+export const LADDER_ENDS: Record<LadderStep, string> = {
+  eof: "after stdin was closed",
+  SIGINT: "after SIGINT",
+  SIGTERM: "after SIGTERM",
+  SIGKILL: "after SIGKILL",
+  stuck: "(SIGKILL did not terminate it)",
+};
 
 /** Settings of one pipe. */
 export interface PipeOptions {
@@ -74,10 +83,12 @@ export async function pipe(
   });
   socket.start(input.sinkFor(socket));
   // the client leaving stops the program now, whatever it is doing
-  void socket.closed.then(() => {
+  void socket.closed.then((c) => {
+    log.trace("websocket", fields, `Connection closed: ${c.code} '${c.reason}' (by ${c.by})`);
     input.end();
     return process.stop();
   });
+  const debug = log.enabled("debug");
 
   let firstSent = false;
   const send = (frames: Uint8Array | null) => {
@@ -101,10 +112,12 @@ export async function pipe(
       bytesOut += chunk.length;
       // after the client left, keep draining so a blocked program can see EOF and signals
       if (!socket.open) continue;
+      if (debug) log.debug("process", fields, `Process STDOUT: ${chunk.length} bytes`);
       send(stdoutFramer.push(chunk));
       if (socket.congested) await socket.drain();
     }
     send(stdoutFramer.finish());
+    log.debug("process", fields, "Process STDOUT closed");
   };
   const pumpStderr = async () => {
     const line = log.enabled("error") ? (l: string) => log.error("stderr", fields, l) : null;
@@ -119,8 +132,9 @@ export async function pipe(
     socket.closed.then(() => "client" as const),
   ]);
   input.end();
-  await process.stop();
+  const step = await process.stop();
   const status = describeStatus(await process.status);
+  log.trace("process", fields, `Process ${process.pid} ended (${status}) ${LADDER_ENDS[step]}`);
   // the program closed stdout: the client learns how it ended, after every line
   if (first === "output") socket.close(Close.normal, status);
   // a grandchild may still hold the pipes (only without group signalling): stop listening

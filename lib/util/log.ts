@@ -98,6 +98,10 @@ export class Logger {
   debug(category: string, fields: Fields, message: string): void {
     this.log("debug", category, fields, message);
   }
+  /** TRACE line. */
+  trace(category: string, fields: Fields, message: string): void {
+    this.log("trace", category, fields, message);
+  }
   /** ACCESS line. */
   access(category: string, fields: Fields, message: string): void {
     this.log("access", category, fields, message);

@@ -38,6 +38,8 @@ interface Accepted {
 
 type Upgrade = { socket: Duplex; head: Uint8Array };
 
+const encoder = new TextEncoder();
+
 /**
  * Checks a handshake and, when it passes, starts its session (or joins its
  * broadcast) and returns "taken"; otherwise returns the refusal to write.
@@ -159,7 +161,9 @@ function spawn(
 function accept(ex: Exchange, upgrade: Upgrade, ctx: ServerContext, protocol: string | null) {
   const { config } = ctx;
   const key = String(ex.req.headers["sec-websocket-key"]);
-  upgrade.socket.write(switchingProtocols(key, protocol, [...config.headers, ...config.headersWs]));
+  upgrade.socket.write(
+    encoder.encode(switchingProtocols(key, protocol, [...config.headers, ...config.headersWs])),
+  );
   return new WsConnection(upgrade.socket, upgrade.head, {
     maxMessage: config.maxFrameSize,
     pingMs: config.pingMs,

@@ -5,7 +5,7 @@
 
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { RawWs } from "../helpers/raw_ws.ts";
-import { marker, startServer, waitNoProcesses } from "../helpers/server.ts";
+import { marker, startServer, waitNoProcesses } from "../../testing/server.ts";
 import { EXAMPLES, findTool, skipOrFail } from "./helpers.ts";
 
 Deno.test("examples/README.md lists every example, and each example says how to run it", async () => {

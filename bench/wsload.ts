@@ -12,6 +12,8 @@
  * @module
  */
 
+import { clientFrame, writeClientFrame } from "../testing/wire.ts";
+
 const enc = new TextEncoder();
 
 /** Options, named as in wsload.c. */
@@ -121,34 +123,11 @@ function nextMask(): number {
 
 /** Writes one masked client frame into `out` at `at`; returns the new offset. */
 function putFrame(out: Uint8Array, at: number, op: number, payload: Uint8Array): number {
-  const len = payload.length;
-  out[at] = 0x80 | op;
-  let h = at + 2;
-  if (len < 126) out[at + 1] = 0x80 | len;
-  else if (len < 65536) {
-    out[at + 1] = 0x80 | 126;
-    out[at + 2] = len >> 8;
-    out[at + 3] = len & 0xff;
-    h = at + 4;
-  } else {
-    out[at + 1] = 0x80 | 127;
-    new DataView(out.buffer, out.byteOffset).setBigUint64(at + 2, BigInt(len));
-    h = at + 10;
-  }
-  const m = nextMask();
-  const mk = [m & 0xff, (m >>> 8) & 0xff, (m >>> 16) & 0xff, m >>> 24];
-  out[h] = mk[0]!;
-  out[h + 1] = mk[1]!;
-  out[h + 2] = mk[2]!;
-  out[h + 3] = mk[3]!;
-  h += 4;
-  for (let i = 0; i < len; i++) out[h + i] = payload[i]! ^ mk[i & 3]!;
-  return h + len;
+  return writeClientFrame(out, at, op, payload, { mask: nextMask() });
 }
 
 function frame(op: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(payload.length + 14);
-  return out.subarray(0, putFrame(out, 0, op, payload));
+  return clientFrame(op, payload, { mask: nextMask() });
 }
 
 const CLOSE = frame(0x8, new Uint8Array([0x03, 0xe8]));

@@ -36,12 +36,11 @@ import {
   rssKiB,
   settle,
   startServerUlimit,
-  stopWithin,
   stubbornFleet,
   tempScript,
   upgradeRequest,
-  writeAll,
-} from "../tests/helpers/load.ts";
+} from "../testing/load.ts";
+import { writeAll } from "../testing/wire.ts";
 
 const enc = new TextEncoder();
 
@@ -141,7 +140,7 @@ async function churn(n: number): Promise<void> {
       idle - rss0 < 64 * 1024,
     );
   } finally {
-    await stopWithin(server);
+    await server.stop();
     await removeScriptDir(prog);
   }
 }
@@ -177,7 +176,7 @@ async function maxforks(): Promise<void> {
       exact === rounds,
     );
   } finally {
-    await stopWithin(server);
+    await server.stop();
     await removeScriptDir(prog);
   }
 }
@@ -188,7 +187,7 @@ async function shutdown(): Promise<void> {
   try {
     const before = descendants(server.pid).length;
     const t0 = Date.now();
-    const status = await stopWithin(server, 60000);
+    const status = await server.stop("SIGTERM", 60000);
     const ms = Date.now() - t0;
     const left = await settle(() => aliveWith(tag), (l) => l.length === 0, 3000);
     report("shutdown", "processes of 500 live sessions", before);
@@ -224,7 +223,7 @@ async function noLoss(sessions: number): Promise<void> {
     report("no loss", "sessions missing a line or the close 1000", bad, bad === 0);
     report("no loss", "rate", `${Math.round(lines / secs)} lines/s`);
   } finally {
-    await stopWithin(server);
+    await server.stop();
   }
 }
 
@@ -274,7 +273,7 @@ async function slowloris(): Promise<void> {
     report("slowloris", "canary slowest round trip", `${stats.maxMs} ms`);
   } finally {
     canary.close();
-    await stopWithin(server);
+    await server.stop();
     await removeScriptDir(prog);
   }
 }
@@ -302,7 +301,7 @@ async function bigLine(): Promise<void> {
       peak - rss0 < 64 * 1024,
     );
   } finally {
-    await stopWithin(server);
+    await server.stop();
     await removeScriptDir(prog);
   }
 }

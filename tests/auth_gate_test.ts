@@ -10,7 +10,7 @@ import type { AuthOutcome, Credentials } from "../lib/http/auth.ts";
 import { parseHtpasswd } from "../lib/http/htpasswd.ts";
 import { createHash } from "node:crypto";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
-import { FIXTURES, ROOT } from "./helpers/server.ts";
+import { FIXTURES, ROOT } from "../testing/server.ts";
 
 const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${password}`)}`;
 const TOKEN = "0123456789abcdef0123";

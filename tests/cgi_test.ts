@@ -4,9 +4,6 @@
  * Timings carry wide margins: CI machines have 2 busy cores.
  */
 
-import { type CgiEnvInputs, cgiEnvironment } from "../lib/cgi/env.ts";
-import { parseCgiHead } from "../lib/cgi/head.ts";
-import { ScriptRoot } from "../lib/http/scripts.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import {
   marker,
@@ -15,7 +12,7 @@ import {
   TESTPROG,
   type TestServer,
   waitNoProcesses,
-} from "./helpers/server.ts";
+} from "../testing/server.ts";
 
 const enc = new TextEncoder();
 
@@ -52,14 +49,10 @@ async function withCgi(
   const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "wsd-cgi-" }));
   try {
     await writeFiles(root, files);
-    const server = await startServer([...(opts.args ?? []), `--cgidir=${root}`], {
+    await using server = await startServer([...(opts.args ?? []), `--cgidir=${root}`], {
       env: opts.env,
     });
-    try {
-      await body(server, root);
-    } finally {
-      assertEquals((await server.stop()).code, 0);
-    }
+    await body(server, root);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -438,129 +431,4 @@ Deno.test("a declared Content-Length is honoured: never more bytes than announce
     assertEquals([long.status, long.text], [200, "hel"]);
     await server.waitLog(/long\.cgi.*wrote more than its declared Content-Length/);
   });
-});
-
-// ---- unit tests of the pure parts ----
-
-Deno.test("parseCgiHead: LF and CRLF lines, body offset, standard reasons, hop-by-hop headers dropped", () => {
-  const r = parseCgiHead(
-    enc.encode("Content-Type: text/html\r\nX-A:  spaced  \nTransfer-Encoding: chunked\n\r\nBODY"),
-  );
-  assert(r.kind === "head");
-  assertEquals(r.head, {
-    status: 200,
-    statusText: "OK",
-    headers: [["Content-Type", "text/html"], ["X-A", "spaced"]],
-    contentLength: null,
-  });
-  assertEquals(
-    r.bodyStart,
-    "Content-Type: text/html\r\nX-A:  spaced  \nTransfer-Encoding: chunked\n\r\n".length,
-  );
-  const moved = parseCgiHead(enc.encode("Status: 301\nLocation: /x\n\n"));
-  assert(moved.kind === "head");
-  assertEquals([moved.head.status, moved.head.statusText], [301, "Moved Permanently"]);
-});
-
-Deno.test("parseCgiHead: incomplete blocks ask for more; bad ones say why", () => {
-  assertEquals(parseCgiHead(enc.encode("Content-Type: text/plain\n")), { kind: "more" });
-  assertEquals(parseCgiHead(enc.encode("Content-Ty")), { kind: "more" });
-  const bad = (text: string) => {
-    const r = parseCgiHead(enc.encode(text));
-    return r.kind === "bad" ? r.reason : r.kind;
-  };
-  assertEquals(bad("\nbody"), "no headers");
-  assertEquals(bad("Status: 1000\nContent-Type: a/b\n\n"), 'bogus status: "1000"');
-  assertEquals(bad("Status: 101\nContent-Type: a/b\n\n"), 'bogus status: "101"');
-  assertEquals(bad("Content-Type: a/b\nContent-Length: ten\n\n"), 'bogus Content-Length: "ten"');
-  assertEquals(bad("Bad Name: 1\nContent-Type: a/b\n\n"), 'unusable header line: "Bad Name: 1"');
-  assertEquals(bad(": no name\n\n"), 'bogus header line: ": no name"');
-  assertEquals(
-    bad("X-Ctl: a\x01b\nContent-Type: a/b\n\n"),
-    'unusable header line: "X-Ctl: a\\u0001b"',
-  );
-  assertEquals(bad("x".repeat(70000)), "header block longer than 65536 bytes");
-});
-
-Deno.test("CGI script lookup: only an executable regular file named by the whole path, inside the root", async () => {
-  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "wsd-cgi-unit-" }));
-  try {
-    await writeFiles(root, {
-      "run.cgi": sh("true"),
-      "sub/run.cgi": sh("true"),
-      "plain.txt": { text: "x", mode: 0o644 },
-    });
-    const file = (r: string, p: string) => {
-      const m = new ScriptRoot(r).resolve(p, { pathInfo: false });
-      return typeof m === "string" ? null : m.file;
-    };
-    assertEquals(file(root, "/run.cgi"), `${root}/run.cgi`);
-    assertEquals(file(root + "/", "/sub/run.cgi"), `${root}/sub/run.cgi`);
-    for (
-      const p of ["/", "/sub", "/sub/", "/run.cgi/x", "/plain.txt", "/missing", "/sub/../run.cgi"]
-    ) {
-      assertEquals(file(root, p), null, p);
-    }
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-});
-
-Deno.test("cgiEnvironment: request variables beat --passenv ones, cookies join with '; ', Proxy is dropped", () => {
-  const rawHeaders = [
-    "Host",
-    "[::1]:8443",
-    "Cookie",
-    "a=1",
-    "Cookie",
-    "b=2",
-    "Proxy",
-    "http://evil.example",
-    "Transfer-Encoding",
-    "chunked",
-    "Content-Length",
-    "12",
-    "Content-Type",
-    "text/plain",
-  ];
-  const run: CgiEnvInputs = {
-    script: "/srv/cgi/sub/x.cgi",
-    root: "/srv/cgi",
-    auth: null,
-    facts: {
-      method: "POST",
-      target: "/sub/x.cgi?q",
-      path: "/sub/x.cgi",
-      rawPath: "/sub/x.cgi",
-      query: "q",
-      rawQuery: "q",
-      httpVersion: "1.0",
-      rawHeaders,
-      remoteAddr: "::1",
-      remotePort: "5555",
-      remoteHost: "::1",
-      tls: true,
-      uniqueId: "1795608379895552166",
-      host: "[::1]:8443",
-    },
-    envBase: {
-      serverSoftware: "websocketd/test",
-      passed: [["PATH", "/bin"], ["CONTENT_LENGTH", "99"], ["SERVER_SOFTWARE", "mine"]],
-    },
-  };
-  const env = cgiEnvironment(run);
-  assertEquals(env.PATH, "/bin");
-  // --passenv may rename the server (as in websocketd), but never fake request data
-  assertEquals(env.SERVER_SOFTWARE, "mine");
-  assertEquals(env.CONTENT_LENGTH, undefined, "chunked: no length known");
-  assertEquals(env.CONTENT_TYPE, "text/plain");
-  assertEquals(env.HTTP_COOKIE, "a=1; b=2");
-  assertEquals(env.HTTP_PROXY, undefined);
-  assertEquals([env.SERVER_NAME, env.SERVER_PORT, env.HTTP_HOST], ["::1", "8443", "[::1]:8443"]);
-  assertEquals([env.HTTPS, env.SERVER_PROTOCOL, env.DOCUMENT_ROOT], ["on", "HTTP/1.0", "/srv/cgi"]);
-  assertEquals([env.SCRIPT_NAME, env.PATH_INFO, env.SCRIPT_FILENAME], [
-    "/sub/x.cgi",
-    "",
-    "/srv/cgi/sub/x.cgi",
-  ]);
 });

@@ -15,7 +15,7 @@ import {
   TESTPROG,
   type TestServer,
   waitNoProcesses,
-} from "./helpers/server.ts";
+} from "../testing/server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = `${ROOT}/tests/artifacts`;
@@ -27,11 +27,9 @@ async function withConsole(
   fn: (server: TestServer) => Promise<void>,
 ): Promise<void> {
   const m = marker();
-  const server = await startServer(["--devconsole", ...extra, TESTPROG, m, ...mode]);
-  try {
+  {
+    await using server = await startServer(["--devconsole", ...extra, TESTPROG, m, ...mode]);
     await fn(server);
-  } finally {
-    await server.stop();
   }
   assertEquals(await waitNoProcesses(m), []);
 }

@@ -4,7 +4,7 @@
 
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
-import { startServer } from "./helpers/server.ts";
+import { startServer } from "../testing/server.ts";
 
 const ENV_SCRIPT = "#!/bin/sh\nenv\n";
 
@@ -31,8 +31,8 @@ async function scriptDir(): Promise<{ root: string; outside: string; canary: str
 
 Deno.test("--dir: SCRIPT_NAME, PATH_INFO and PATH_TRANSLATED as websocketd computes them", async () => {
   const { root, outside } = await scriptDir();
-  const server = await startServer(["--dir", root]);
   try {
+    await using server = await startServer(["--dir", root]);
     const cases: [string, Record<string, string>][] = [
       ["/env.sh/extra/path?q=1", {
         SCRIPT_NAME: "/env.sh",
@@ -55,7 +55,6 @@ Deno.test("--dir: SCRIPT_NAME, PATH_INFO and PATH_TRANSLATED as websocketd compu
       }
     }
   } finally {
-    assertEquals((await server.stop()).code, 0);
     await Deno.remove(root, { recursive: true });
     await Deno.remove(outside, { recursive: true });
   }
@@ -63,8 +62,8 @@ Deno.test("--dir: SCRIPT_NAME, PATH_INFO and PATH_TRANSLATED as websocketd compu
 
 Deno.test("--dir: directories, missing and non-executable files are 404; nothing outside the root ever runs", async () => {
   const { root, outside, canary } = await scriptDir();
-  const server = await startServer(["--dir", root]);
   try {
+    await using server = await startServer(["--dir", root]);
     for (
       const path of [
         "/sub",
@@ -90,7 +89,6 @@ Deno.test("--dir: directories, missing and non-executable files are 404; nothing
     assertEquals([plain.status, await plain.text()], [404, "404 page not found\n"]);
     assertEquals(await Deno.lstat(canary).then(() => "ran", () => "never ran"), "never ran");
   } finally {
-    assertEquals((await server.stop()).code, 0);
     await Deno.remove(root, { recursive: true });
     await Deno.remove(outside, { recursive: true });
   }

@@ -12,8 +12,8 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { Canary, leanSession, rawRequest, upgradeRequest } from "./helpers/load.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { Canary, leanSession, rawRequest, upgradeRequest } from "../testing/load.ts";
+import { startServer, type TestServer } from "../testing/server.ts";
 
 const enc = new TextEncoder();
 
@@ -71,26 +71,27 @@ async function withServer(
   fn: (server: TestServer) => Promise<void>,
 ): Promise<void> {
   const root = await programs();
-  const server = await startServer([...args, "--dir", root]);
-  let canary: Canary | null = null;
   try {
-    canary = await Canary.open(server.port, "/echo.sh", {
+    await using server = await startServer([...args, "--dir", root]);
+    const canary = await Canary.open(server.port, "/echo.sh", {
       Host: `127.0.0.1:${server.port}`,
       Origin: args.includes("--origin=trusted.example")
         ? "http://trusted.example"
         : `http://127.0.0.1:${server.port}`,
     });
-    canary.start(100);
-    await fn(server);
-    const stats = await canary.stop();
-    assertEquals(stats.failures, []);
-    assert(stats.ok >= 2, `canary made only ${stats.ok} round trips`);
-    assertEquals(server.grep(/Uncaught|Unhandled/), []);
+    try {
+      canary.start(100);
+      await fn(server);
+      const stats = await canary.stop();
+      assertEquals(stats.failures, []);
+      assert(stats.ok >= 2, `canary made only ${stats.ok} round trips`);
+      assertEquals(server.grep(/Uncaught|Unhandled/), []);
+    } finally {
+      // stop the round trips even when an assertion failed, so no timer outlives the test
+      await canary.stop();
+      canary.close();
+    }
   } finally {
-    // stop the round trips even when an assertion failed, so no timer outlives the test
-    await canary?.stop();
-    canary?.close();
-    assertEquals((await server.stop()).code, 0);
     await Deno.remove(root, { recursive: true });
   }
 }

@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
-import { rawRequest, upgradeRequest } from "./helpers/load.ts";
+import { rawRequest, upgradeRequest } from "../testing/load.ts";
 import { clientFrame, RawWs } from "./helpers/raw_ws.ts";
 import {
   marker,
@@ -15,7 +15,7 @@ import {
   TESTPROG,
   type TestServer,
   waitNoProcesses,
-} from "./helpers/server.ts";
+} from "../testing/server.ts";
 
 const enc = new TextEncoder();
 
@@ -24,12 +24,8 @@ async function withServer(
   args: string[],
   body: (server: TestServer) => Promise<void>,
 ): Promise<void> {
-  const server = await startServer(args);
-  try {
-    await body(server);
-  } finally {
-    assertEquals((await server.stop()).code, 0);
-  }
+  await using server = await startServer(args);
+  await body(server);
 }
 
 /** A temporary directory with executable scripts; removed by the returned function. */

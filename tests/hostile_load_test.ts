@@ -18,52 +18,53 @@ import {
   removeScriptDir,
   settle,
   startServerUlimit,
-  stopWithin,
   stubbornFleet,
   tempScript,
   upgradeRequest,
-  writeAll,
-} from "./helpers/load.ts";
-import { sleep } from "./helpers/server.ts";
+} from "../testing/load.ts";
+import { sleep } from "../testing/server.ts";
+import { writeAll } from "../testing/wire.ts";
 
 const enc = new TextEncoder();
 
 Deno.test("hostile load: a burst of 60 past --maxforks=20 serves exactly 20, refuses 40 with 429, and recovers", async () => {
   const prog = await tempScript("maxforks", "exec cat");
-  const server = await startServerUlimit(["--maxforks=20", prog]);
   const held: Deno.Conn[] = [];
   try {
-    /** Opens a handshake and keeps the connection; resolves with its status. */
-    const open = async (): Promise<number> => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-      await writeAll(conn, enc.encode(upgradeRequest("/")));
-      const buf = new Uint8Array(4096);
-      let text = "";
-      while (!text.includes("\r\n\r\n")) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        text += new TextDecoder().decode(buf.subarray(0, n));
+    await using server = await startServerUlimit(["--maxforks=20", prog]);
+    try {
+      /** Opens a handshake and keeps the connection; resolves with its status. */
+      const open = async (): Promise<number> => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+        await writeAll(conn, enc.encode(upgradeRequest("/")));
+        const buf = new Uint8Array(4096);
+        let text = "";
+        while (!text.includes("\r\n\r\n")) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          text += new TextDecoder().decode(buf.subarray(0, n));
+        }
+        const status = Number(text.slice(9, 12));
+        if (status === 101) held.push(conn);
+        else conn.close();
+        return status;
+      };
+      for (let round = 0; round < 3; round++) {
+        const statuses = await Promise.all(Array.from({ length: 60 }, open));
+        const count = (s: number) => statuses.filter((x) => x === s).length;
+        assertEquals([count(101), count(429)], [20, 40], `round ${round}`);
+        assertEquals(descendants(server.pid).length, 20);
+        // release everything; the slots must all come back
+        for (const c of held.splice(0)) c.close();
+        await settle(() => descendants(server.pid), (d) => d.length === 0, 8000);
+        await sleep(200);
       }
-      const status = Number(text.slice(9, 12));
-      if (status === 101) held.push(conn);
-      else conn.close();
-      return status;
-    };
-    for (let round = 0; round < 3; round++) {
-      const statuses = await Promise.all(Array.from({ length: 60 }, open));
-      const count = (s: number) => statuses.filter((x) => x === s).length;
-      assertEquals([count(101), count(429)], [20, 40], `round ${round}`);
-      assertEquals(descendants(server.pid).length, 20);
-      // release everything; the slots must all come back
-      for (const c of held.splice(0)) c.close();
-      await settle(() => descendants(server.pid), (d) => d.length === 0, 8000);
-      await sleep(200);
+      const r = await leanSession(server.port, { send: ["after"], closeAfter: 1 });
+      assertEquals([r.status, r.messages], [101, 1]);
+    } finally {
+      for (const c of held) c.close();
     }
-    const r = await leanSession(server.port, { send: ["after"], closeAfter: 1 });
-    assertEquals([r.status, r.messages], [101, 1]);
   } finally {
-    for (const c of held) c.close();
-    assertEquals((await stopWithin(server)).code, 0);
     await removeScriptDir(prog);
   }
 });
@@ -75,7 +76,7 @@ Deno.test("hostile load: SIGTERM with 500 live sessions (some stubborn, all with
     const before = descendants(server.pid).length;
     assert(before >= 1000, `only ${before} processes for 500 sessions`);
     const t0 = Date.now();
-    const status = await stopWithin(server, 30000);
+    const status = await server.stop("SIGTERM", 30000);
     const ms = Date.now() - t0;
     assertEquals(status.code, 0);
     // the server exits only after every program is reaped: nothing may be left
@@ -97,33 +98,35 @@ Deno.test("hostile load: SIGTERM with 500 live sessions (some stubborn, all with
         c.close();
       } catch { /* read to the end and closed already */ }
     }
-    await stopWithin(server).catch(() => {});
+    await server.stop().catch(() => {});
     await removeScriptDir(prog);
   }
 });
 
 Deno.test("hostile load: 1,000 sessions × 1,000 numbered lines arrive complete and in order, then close 1000", async () => {
-  const server = await startServerUlimit(["--loglevel=error", "--maxforks=0", "seq", "1", "1000"]);
-  try {
-    const t0 = Date.now();
-    const results = await pool(1000, 100, () =>
-      leanSession(server.port, {
-        onText: (t, i) => (t === String(i + 1) ? undefined : `line ${i} was ${JSON.stringify(t)}`),
-        timeoutMs: 60000,
-      }));
-    const ms = Date.now() - t0;
-    const bad = results.filter((r) =>
-      r.status !== 101 || r.error || r.messages !== 1000 || r.closeCode !== 1000 ||
-      r.closeReason !== "exit 0"
-    );
-    assertEquals(bad.slice(0, 3), []);
-    const total = results.reduce((n, r) => n + r.messages, 0);
-    assertEquals(total, 1_000_000);
-    console.log(`no loss: 1,000,000 lines over 1000 sessions in ${ms} ms`);
-    assertEquals(await settle(() => descendants(server.pid), (d) => d.length === 0, 5000), []);
-  } finally {
-    assertEquals((await stopWithin(server)).code, 0);
-  }
+  await using server = await startServerUlimit([
+    "--loglevel=error",
+    "--maxforks=0",
+    "seq",
+    "1",
+    "1000",
+  ]);
+  const t0 = Date.now();
+  const results = await pool(1000, 100, () =>
+    leanSession(server.port, {
+      onText: (t, i) => (t === String(i + 1) ? undefined : `line ${i} was ${JSON.stringify(t)}`),
+      timeoutMs: 60000,
+    }));
+  const ms = Date.now() - t0;
+  const bad = results.filter((r) =>
+    r.status !== 101 || r.error || r.messages !== 1000 || r.closeCode !== 1000 ||
+    r.closeReason !== "exit 0"
+  );
+  assertEquals(bad.slice(0, 3), []);
+  const total = results.reduce((n, r) => n + r.messages, 0);
+  assertEquals(total, 1_000_000);
+  console.log(`no loss: 1,000,000 lines over 1000 sessions in ${ms} ms`);
+  assertEquals(await settle(() => descendants(server.pid), (d) => d.length === 0, 5000), []);
 });
 
 /** Pids whose command line contains `tag`. */

@@ -11,8 +11,8 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { Canary, getRequest, type RawAnswer, rawRequest, upgradeRequest } from "./helpers/load.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { Canary, getRequest, type RawAnswer, rawRequest, upgradeRequest } from "../testing/load.ts";
+import { startServer, type TestServer } from "../testing/server.ts";
 
 const SECRET = `hostile-canary-${crypto.randomUUID()}`;
 
@@ -228,13 +228,11 @@ async function withTree(
 ): Promise<void> {
   const tree = await makeTree();
   try {
-    const server = await startServer(args(tree));
-    try {
+    {
+      await using server = await startServer(args(tree));
       await fn(server, tree);
       // nothing the server did may have taken it down
       assertEquals(server.grep(/Uncaught|Unhandled/), []);
-    } finally {
-      assertEquals((await server.stop()).code, 0);
     }
     for (const mark of tree.ranMarks) {
       assertEquals(

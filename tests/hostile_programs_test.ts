@@ -18,12 +18,11 @@ import {
   pool,
   rssKiB,
   settle,
-  stopWithin,
   underAttack,
   upgradeRequest,
-  writeAll,
-} from "./helpers/load.ts";
-import { sleep, startServer, type TestServer } from "./helpers/server.ts";
+} from "../testing/load.ts";
+import { writeAll } from "../testing/wire.ts";
+import { sleep, startServer, type TestServer } from "../testing/server.ts";
 
 /** The programs of the --dir root, by file name. `$PIDS` is a file each descendant appends its pid to. */
 const PROGRAMS: Record<string, string> = {
@@ -101,13 +100,12 @@ async function withPrograms(
   fn: (server: TestServer, root: string, after: (what: string) => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const root = await programRoot();
-  const server = await startServer([...args, "--dir", root]);
   try {
+    await using server = await startServer([...args, "--dir", root]);
     // "SIGKILL did not terminate" is not checked: where init reaps orphans slowly it is logged
     // although every process is gone; the process table itself is checked instead
     await underAttack(server, "/echo.sh", (after) => fn(server, root, after));
   } finally {
-    assertEquals((await stopWithin(server)).code, 0);
     await Deno.remove(root, { recursive: true });
   }
 }
@@ -117,8 +115,8 @@ Deno.test("hostile programs: missing, not executable, or with a bad interpreter 
   const prog = `${dir}/prog.sh`;
   await Deno.writeTextFile(prog, "#!/bin/sh\necho hi\n");
   await Deno.chmod(prog, 0o755);
-  const server = await startServer([prog]);
   try {
+    await using server = await startServer([prog]);
     const once = async () => {
       const r = await leanSession(server.port, { timeoutMs: 10000 });
       return `${r.status} ${r.closeCode} ${r.closeReason.split(":")[0]}`;
@@ -140,7 +138,6 @@ Deno.test("hostile programs: missing, not executable, or with a bad interpreter 
     assertEquals(await once(), "101 1000 exit 0");
     assertEquals(descendants(server.pid), []);
   } finally {
-    assertEquals((await stopWithin(server)).code, 0);
     await Deno.remove(dir, { recursive: true });
   }
 });

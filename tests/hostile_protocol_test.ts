@@ -11,17 +11,9 @@
  */
 
 import { assert, assertBetween, assertEquals } from "./helpers/assert.ts";
-import {
-  leanSession,
-  maskedFrame,
-  rawRequest,
-  rssKiB,
-  stopWithin,
-  underAttack,
-  upgradeRequest,
-  writeAll,
-} from "./helpers/load.ts";
-import { marker, sleep, startServer, TESTPROG, type TestServer } from "./helpers/server.ts";
+import { leanSession, rawRequest, rssKiB, underAttack, upgradeRequest } from "../testing/load.ts";
+import { clientFrame, concatAll, writeAll } from "../testing/wire.ts";
+import { marker, sleep, startServer, TESTPROG, type TestServer } from "../testing/server.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -32,12 +24,8 @@ async function withCanary(
   fn: (server: TestServer, after: (what: string) => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const m = marker();
-  const server = await startServer([...args, TESTPROG, m, "echo"]);
-  try {
-    await underAttack(server, "/", (after) => fn(server, after));
-  } finally {
-    assertEquals((await stopWithin(server)).code, 0);
-  }
+  await using server = await startServer([...args, TESTPROG, m, "echo"]);
+  await underAttack(server, "/", (after) => fn(server, after));
 }
 
 /** Reads everything until EOF (or `ms`), returning the raw bytes. */
@@ -54,13 +42,7 @@ async function readAll(conn: Deno.Conn, ms = 5000): Promise<Uint8Array> {
   } finally {
     clearTimeout(timer);
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatAll(parts);
 }
 
 /** Server frames after the 101 header block: [opcode, payload]. */
@@ -269,7 +251,7 @@ Deno.test("hostile protocol: 1,000 frames pipelined with the handshake are all e
   // a close frame in the same write as the handshake: tests/hostile_regressions_test.ts
   await withCanary([], async (server, after) => {
     const parts: number[] = [...enc.encode(upgradeRequest("/"))];
-    for (let i = 0; i < 1000; i++) parts.push(...maskedFrame(0x1, enc.encode(`pipelined ${i}`)));
+    for (let i = 0; i < 1000; i++) parts.push(...clientFrame(0x1, enc.encode(`pipelined ${i}`)));
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     await writeAll(conn, new Uint8Array(parts));
     // read the 1,000 echoes, then say goodbye
@@ -287,7 +269,7 @@ Deno.test("hostile protocol: 1,000 frames pipelined with the handshake are all e
         break;
       }
     }
-    await writeAll(conn, maskedFrame(0x8, new Uint8Array([0x03, 0xe8])));
+    await writeAll(conn, clientFrame(0x8, new Uint8Array([0x03, 0xe8])));
     const end = framesAfterHandshake(new Uint8Array([...bytes, ...await readAll(conn)]));
     conn.close();
     assertEquals(end.status, 101);
@@ -302,7 +284,7 @@ Deno.test("hostile protocol: a frame sent one byte per write is reassembled", as
   await withCanary([], async (server, after) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     await writeAll(conn, enc.encode(upgradeRequest("/")));
-    const frame = maskedFrame(0x1, enc.encode("x".repeat(300)));
+    const frame = clientFrame(0x1, enc.encode("x".repeat(300)));
     for (let i = 0; i < frame.length; i++) {
       await writeAll(conn, frame.subarray(i, i + 1));
       if (i % 50 === 0) await sleep(1);
@@ -315,7 +297,7 @@ Deno.test("hostile protocol: a frame sent one byte per write is reassembled", as
       if (n === null) break;
       bytes = new Uint8Array([...bytes, ...buf.subarray(0, n)]);
     }
-    await writeAll(conn, maskedFrame(0x8, new Uint8Array([0x03, 0xe8])));
+    await writeAll(conn, clientFrame(0x8, new Uint8Array([0x03, 0xe8])));
     const got = framesAfterHandshake(new Uint8Array([...bytes, ...await readAll(conn)]));
     conn.close();
     assertEquals(got.frames.filter(([op]) => op === 0x1).map(([, p]) => p.length), [300]);
@@ -351,15 +333,9 @@ Deno.test("hostile protocol: oversize frames are refused from their header, befo
     }
     // fragments that add up past the limit: many small continuation frames
     const frag = new Uint8Array(64 * 1024);
-    const parts = [maskedFrame(0x2, frag, false)];
-    for (let i = 0; i < 20; i++) parts.push(maskedFrame(0x0, frag, false));
-    const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      joined.set(p, at);
-      at += p.length;
-    }
-    assertEquals(await sendAndClose(server.port, joined), 1009, "fragments past 1 MiB");
+    const parts = [clientFrame(0x2, frag, { fin: false })];
+    for (let i = 0; i < 20; i++) parts.push(clientFrame(0x0, frag, { fin: false }));
+    assertEquals(await sendAndClose(server.port, concatAll(parts)), 1009, "fragments past 1 MiB");
     const grown = rssKiB(server.pid) - rss0;
     assert(grown < 48 * 1024, `server RSS grew by ${grown} KiB`);
     await after("oversize frames");
@@ -391,7 +367,7 @@ Deno.test("hostile protocol: malformed frames close with 1002, invalid UTF-8 wit
   await withCanary([], async (server, after) => {
     const raw = (b0: number, payload: number[]) => {
       const p = new Uint8Array(payload);
-      const f = maskedFrame(b0 & 0x0f, p, (b0 & 0x80) !== 0);
+      const f = clientFrame(b0 & 0x0f, p, { fin: (b0 & 0x80) !== 0 });
       f[0] = b0;
       return f;
     };
@@ -401,7 +377,7 @@ Deno.test("hostile protocol: malformed frames close with 1002, invalid UTF-8 wit
       ["opcode 3", raw(0x83, [0x61]), 1002],
       ["opcode 0xB", raw(0x8b, []), 1002],
       ["continuation first", raw(0x80, [0x61]), 1002],
-      ["ping of 126 bytes", maskedFrame(0x9, new Uint8Array(126)), 1002],
+      ["ping of 126 bytes", clientFrame(0x9, new Uint8Array(126)), 1002],
       ["fragmented ping", raw(0x09, []), 1002],
       ["fragmented close", raw(0x08, [0x03, 0xe8]), 1002],
       ["close of one byte", raw(0x88, [0x03]), 1002],
@@ -455,7 +431,7 @@ Deno.test("hostile protocol: malformed frames close with 1002, invalid UTF-8 wit
 Deno.test("hostile protocol: 10,000 tiny fragments of one message are reassembled, bounded by --maxframesize", async () => {
   await withCanary([], async (server, after) => {
     const parts: number[] = [];
-    const one = (op: number, fin: boolean) => [...maskedFrame(op, new Uint8Array([0x61]), fin)];
+    const one = (op: number, fin: boolean) => [...clientFrame(op, new Uint8Array([0x61]), { fin })];
     parts.push(...one(0x1, false));
     for (let i = 0; i < 9998; i++) parts.push(...one(0x0, false));
     parts.push(...one(0x0, true));
@@ -503,28 +479,28 @@ Deno.test("hostile protocol: TCP resets at every stage leave no program behind a
       ["right after the handshake, at once", (c) => writeAll(c, hs)],
       ["mid frame header", async (c) => {
         await writeAll(c, hs);
-        await writeAll(c, maskedFrame(0x1, enc.encode("hello")).subarray(0, 3));
+        await writeAll(c, clientFrame(0x1, enc.encode("hello")).subarray(0, 3));
         await waitBytes(c);
       }],
       ["mid frame payload", async (c) => {
         await writeAll(c, hs);
-        await writeAll(c, maskedFrame(0x2, new Uint8Array(100000)).subarray(0, 50000));
+        await writeAll(c, clientFrame(0x2, new Uint8Array(100000)).subarray(0, 50000));
         await waitBytes(c);
       }],
       ["mid fragmented message", async (c) => {
         await writeAll(c, hs);
-        await writeAll(c, maskedFrame(0x1, enc.encode("part one "), false));
-        await writeAll(c, maskedFrame(0x0, enc.encode("part two "), false));
+        await writeAll(c, clientFrame(0x1, enc.encode("part one "), { fin: false }));
+        await writeAll(c, clientFrame(0x0, enc.encode("part two "), { fin: false }));
         await waitBytes(c);
       }],
       ["while the program's output is unread", async (c) => {
         await writeAll(c, hs);
-        for (let i = 0; i < 200; i++) await writeAll(c, maskedFrame(0x1, enc.encode(`m${i} ${m}`)));
+        for (let i = 0; i < 200; i++) await writeAll(c, clientFrame(0x1, enc.encode(`m${i} ${m}`)));
         await waitBytes(c);
       }],
       ["right after our close frame", async (c) => {
         await writeAll(c, hs);
-        await writeAll(c, maskedFrame(0x8, new Uint8Array([0x03, 0xe8])));
+        await writeAll(c, clientFrame(0x8, new Uint8Array([0x03, 0xe8])));
       }],
       ["half-close after the handshake", async (c) => {
         await writeAll(c, hs);

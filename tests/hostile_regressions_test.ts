@@ -10,14 +10,12 @@ import {
   descendants,
   getRequest,
   leanSession,
-  maskedFrame,
   rawRequest,
   settle,
-  stopWithin,
   upgradeRequest,
-  writeAll,
-} from "./helpers/load.ts";
-import { marker, sleep, startServer, TESTPROG } from "./helpers/server.ts";
+} from "../testing/load.ts";
+import { clientFrame, writeAll } from "../testing/wire.ts";
+import { marker, sleep, startServer, TESTPROG } from "../testing/server.ts";
 
 const enc = new TextEncoder();
 
@@ -30,27 +28,22 @@ function handshake(lines: string[], target = "/"): string {
 
 /** The environment a copy of `env` (a binary, so no shell filters names) sees for `request`. */
 async function envFor(args: string[], request: string): Promise<Map<string, string>> {
-  const server = await startServer([...args, "env"]);
-  try {
-    const lines: string[] = [];
-    const r = await leanSession(server.port, { request, onText: (t) => void lines.push(t) });
-    assertEquals(r.status, 101);
-    return new Map(lines.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  } finally {
-    assertEquals((await stopWithin(server)).code, 0);
-  }
+  await using server = await startServer([...args, "env"]);
+  const lines: string[] = [];
+  const r = await leanSession(server.port, { request, onText: (t) => void lines.push(t) });
+  assertEquals(r.status, 101);
+  return new Map(lines.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
 }
 
 Deno.test("static: a path segment longer than NAME_MAX is 404, not 500", async () => {
   const root = await Deno.makeTempDir({ prefix: "wsd-pending-static-" });
-  const server = await startServer(["--staticdir", root]);
   try {
+    await using server = await startServer(["--staticdir", root]);
     for (const target of ["/" + "x".repeat(256), "/" + "x".repeat(300) + "/secret.txt"]) {
       const r = await rawRequest(server.port, getRequest(target));
       assertEquals(r.status, 404, `${target.length}-byte path`);
     }
   } finally {
-    assertEquals((await stopWithin(server)).code, 0);
     await Deno.remove(root, { recursive: true });
   }
 });
@@ -96,24 +89,20 @@ Deno.test("proxy: a trusted proxy's X-Forwarded-For after 1,000 client headers s
 
 Deno.test("session: a close frame in the same write as the handshake still stops the program", async () => {
   const m = marker();
-  const server = await startServer([TESTPROG, m, "echo"]);
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    await writeAll(
-      conn,
-      new Uint8Array([
-        ...enc.encode(upgradeRequest("/")),
-        ...maskedFrame(0x8, new Uint8Array([0x03, 0xe8])),
-      ]),
-    );
-    const buf = new Uint8Array(4096);
-    while ((await conn.read(buf).catch(() => null)) !== null);
-    conn.close();
-    const left = await settle(() => descendants(server.pid), (d) => d.length === 0, 5000);
-    assertEquals(left, [], "the program outlived its session");
-  } finally {
-    assertEquals((await stopWithin(server)).code, 0);
-  }
+  await using server = await startServer([TESTPROG, m, "echo"]);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await writeAll(
+    conn,
+    new Uint8Array([
+      ...enc.encode(upgradeRequest("/")),
+      ...clientFrame(0x8, new Uint8Array([0x03, 0xe8])),
+    ]),
+  );
+  const buf = new Uint8Array(4096);
+  while ((await conn.read(buf).catch(() => null)) !== null);
+  conn.close();
+  const left = await settle(() => descendants(server.pid), (d) => d.length === 0, 5000);
+  assertEquals(left, [], "the program outlived its session");
 });
 
 Deno.test("session: after the client's close frame the program stops even if the client keeps TCP open", async () => {
@@ -123,84 +112,76 @@ Deno.test("session: after the client's close frame the program stops even if the
   try {
     await writeAll(conn, enc.encode(upgradeRequest("/")));
     await sleep(300);
-    await writeAll(conn, maskedFrame(0x8, new Uint8Array([0x03, 0xe8])));
+    await writeAll(conn, clientFrame(0x8, new Uint8Array([0x03, 0xe8])));
     // we read the echo and the server's EOF but never close our side
     const buf = new Uint8Array(4096);
     while ((await conn.read(buf).catch(() => null)) !== null);
     const left = await settle(() => descendants(server.pid), (d) => d.length === 0, 3000);
     assertEquals(left, [], "the program is held by a half-open client");
     // and such a client cannot block a graceful shutdown
-    assertEquals((await stopWithin(server, 5000)).code, 0);
+    assertEquals((await server.stop("SIGTERM", 5000)).code, 0);
   } finally {
     conn.close();
-    await stopWithin(server).catch(() => {});
+    await server.stop().catch(() => {});
   }
 });
 
 Deno.test("frames: with --maxframesize=0 a declared 1 TiB frame closes 1009, without an uncaught error", async () => {
   const m = marker();
-  const server = await startServer(["--maxframesize=0", TESTPROG, m, "echo"]);
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    await writeAll(conn, enc.encode(upgradeRequest("/")));
-    await sleep(200);
-    const h = new Uint8Array(14);
-    h[0] = 0x82;
-    h[1] = 0x80 | 127;
-    new DataView(h.buffer).setBigUint64(2, 1n << 40n);
-    await writeAll(conn, h);
-    // what follows is payload of that frame, never a frame of its own
-    await writeAll(conn, maskedFrame(0x1, enc.encode("smuggled"))).catch(() => {});
-    const bytes: number[] = [];
-    const buf = new Uint8Array(4096);
-    const timer = setTimeout(() => conn.close(), 3000);
-    while (true) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) break;
-      bytes.push(...buf.subarray(0, n));
-    }
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch { /* closed by the timer */ }
-    const text = new TextDecoder().decode(new Uint8Array(bytes));
-    assert(!text.includes("smuggled"), "payload bytes were parsed as a frame");
-    const at = text.indexOf("\r\n\r\n") + 4;
-    assertEquals([bytes[at]! & 0x0f, (bytes[at + 2]! << 8) | bytes[at + 3]!], [0x8, 1009]);
-    assertEquals(server.grep(/Uncaught|Unhandled/), []);
-  } finally {
-    assertEquals((await stopWithin(server)).code, 0);
+  await using server = await startServer(["--maxframesize=0", TESTPROG, m, "echo"]);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await writeAll(conn, enc.encode(upgradeRequest("/")));
+  await sleep(200);
+  const h = new Uint8Array(14);
+  h[0] = 0x82;
+  h[1] = 0x80 | 127;
+  new DataView(h.buffer).setBigUint64(2, 1n << 40n);
+  await writeAll(conn, h);
+  // what follows is payload of that frame, never a frame of its own
+  await writeAll(conn, clientFrame(0x1, enc.encode("smuggled"))).catch(() => {});
+  const bytes: number[] = [];
+  const buf = new Uint8Array(4096);
+  const timer = setTimeout(() => conn.close(), 3000);
+  while (true) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) break;
+    bytes.push(...buf.subarray(0, n));
   }
+  clearTimeout(timer);
+  try {
+    conn.close();
+  } catch { /* closed by the timer */ }
+  const text = new TextDecoder().decode(new Uint8Array(bytes));
+  assert(!text.includes("smuggled"), "payload bytes were parsed as a frame");
+  const at = text.indexOf("\r\n\r\n") + 4;
+  assertEquals([bytes[at]! & 0x0f, (bytes[at + 2]! << 8) | bytes[at + 3]!], [0x8, 1009]);
+  assertEquals(server.grep(/Uncaught|Unhandled/), []);
 });
 
 Deno.test("http: a slowloris header trickle is dropped 10-16 s after it began (documented 10 s)", async () => {
   const m = marker();
-  const server = await startServer([TESTPROG, m, "echo"]);
-  try {
-    // start a little after the server, so a coarse periodic check cannot land by luck
-    await sleep(2000);
-    const hs = enc.encode(upgradeRequest("/"));
-    const t0 = Date.now();
-    const trickle = async () => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-      let dropped = -1;
-      const reader = conn.read(new Uint8Array(1024)).catch(() => null).then(() => {
-        dropped = Date.now() - t0;
-      });
-      for (let i = 0; i < hs.length - 2 && dropped < 0 && Date.now() - t0 < 25000; i++) {
-        await writeAll(conn, hs.subarray(i, i + 1)).catch(() => {});
-        await sleep(500);
-      }
-      while (dropped < 0 && Date.now() - t0 < 25000) await sleep(100);
-      conn.close();
-      await reader;
-      return dropped;
-    };
-    const times = await Promise.all([trickle(), trickle(), trickle()]);
-    for (const t of times) assertBetween(t, 9000, 16000, `dropped after (ms) [${times}]`);
-  } finally {
-    assertEquals((await stopWithin(server)).code, 0);
-  }
+  await using server = await startServer([TESTPROG, m, "echo"]);
+  // start a little after the server, so a coarse periodic check cannot land by luck
+  await sleep(2000);
+  const hs = enc.encode(upgradeRequest("/"));
+  const t0 = Date.now();
+  const trickle = async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    let dropped = -1;
+    const reader = conn.read(new Uint8Array(1024)).catch(() => null).then(() => {
+      dropped = Date.now() - t0;
+    });
+    for (let i = 0; i < hs.length - 2 && dropped < 0 && Date.now() - t0 < 25000; i++) {
+      await writeAll(conn, hs.subarray(i, i + 1)).catch(() => {});
+      await sleep(500);
+    }
+    while (dropped < 0 && Date.now() - t0 < 25000) await sleep(100);
+    conn.close();
+    await reader;
+    return dropped;
+  };
+  const times = await Promise.all([trickle(), trickle(), trickle()]);
+  for (const t of times) assertBetween(t, 9000, 16000, `dropped after (ms) [${times}]`);
 });
 
 Deno.test("process: SIGKILL of a stubborn program is not reported as 'did not terminate' while init reaps its orphans", async () => {
@@ -208,8 +189,8 @@ Deno.test("process: SIGKILL of a stubborn program is not reported as 'did not te
   // still has zombie members, and the ladder takes them for survivors
   const m = marker();
   const file = await Deno.makeTempFile();
-  const server = await startServer([TESTPROG, m, "trap", file]);
   try {
+    await using server = await startServer([TESTPROG, m, "trap", file]);
     // several at once: each has a `sleep` child at the moment of SIGKILL that init must reap
     const runs = await Promise.all(
       Array.from({ length: 5 }, () => leanSession(server.port, { dropAfter: 1, timeoutMs: 10000 })),
@@ -222,7 +203,6 @@ Deno.test("process: SIGKILL of a stubborn program is not reported as 'did not te
     );
     assertEquals(server.grep(/did not terminate/), []);
   } finally {
-    assertEquals((await stopWithin(server)).code, 0);
     await Deno.remove(file);
   }
 });

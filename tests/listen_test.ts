@@ -6,16 +6,16 @@
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { makeCerts } from "./helpers/certs.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
-import { freePort, marker, runCli, startServer, TESTPROG } from "./helpers/server.ts";
+import { freePort, marker, runCli, startServer, TESTPROG } from "../testing/server.ts";
 
 function envOf(texts: string[]): Map<string, string> {
   return new Map(texts.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
 }
 
 Deno.test("--ssl serves wss:// with HTTPS=on, and port 443 is the Host default", async () => {
-  const certs = await makeCerts();
+  await using certs = await makeCerts();
   const m = marker();
-  const server = await startServer([
+  await using server = await startServer([
     "--ssl",
     `--sslcert=${certs.certFile}`,
     `--sslkey=${certs.keyFile}`,
@@ -23,35 +23,30 @@ Deno.test("--ssl serves wss:// with HTTPS=on, and port 443 is the Host default",
     m,
     "env",
   ]);
-  try {
-    await server.waitLog(/Starting WebSocket server {3}: wss:\/\/127\.0\.0\.1:/);
-    const ws = await RawWs.connect(server.port, {
-      tls: { caCerts: [certs.ca] },
-      headers: { Host: "localhost" },
-    });
-    assertEquals(ws.response.status, 101);
-    const env = envOf((await ws.collect()).texts);
-    await ws.drop();
-    assertEquals(env.get("HTTPS"), "on");
-    assertEquals(env.get("SERVER_PORT"), "443");
-    assertEquals(env.get("SERVER_NAME"), "localhost");
-    // plain HTTP to the TLS port is refused, and the server keeps serving
-    const plain = await fetch(server.http("/")).then((r) => r.body?.cancel(), (e) => e);
-    assert(plain instanceof Error, "plain HTTP on the TLS port must fail");
-    const again = await RawWs.connect(server.port, { tls: { caCerts: [certs.ca] } });
-    assertEquals(again.response.status, 101);
-    await again.drop();
-  } finally {
-    assertEquals((await server.stop()).code, 0);
-    await Deno.remove(certs.dir, { recursive: true });
-  }
+  await server.waitLog(/Starting WebSocket server {3}: wss:\/\/127\.0\.0\.1:/);
+  const ws = await RawWs.connect(server.port, {
+    tls: { caCerts: [certs.ca] },
+    headers: { Host: "localhost" },
+  });
+  assertEquals(ws.response.status, 101);
+  const env = envOf((await ws.collect()).texts);
+  await ws.drop();
+  assertEquals(env.get("HTTPS"), "on");
+  assertEquals(env.get("SERVER_PORT"), "443");
+  assertEquals(env.get("SERVER_NAME"), "localhost");
+  // plain HTTP to the TLS port is refused, and the server keeps serving
+  const plain = await fetch(server.http("/")).then((r) => r.body?.cancel(), (e) => e);
+  assert(plain instanceof Error, "plain HTTP on the TLS port must fail");
+  const again = await RawWs.connect(server.port, { tls: { caCerts: [certs.ca] } });
+  assertEquals(again.response.status, 101);
+  await again.drop();
 });
 
 Deno.test("--redirport answers 301 to the https main port, with or without a port in Host", async () => {
-  const certs = await makeCerts();
+  await using certs = await makeCerts();
   const m = marker();
   const redir = freePort();
-  const server = await startServer([
+  await using server = await startServer([
     "--ssl",
     `--sslcert=${certs.certFile}`,
     `--sslkey=${certs.keyFile}`,
@@ -60,36 +55,31 @@ Deno.test("--redirport answers 301 to the https main port, with or without a por
     m,
     "echo",
   ]);
-  try {
-    for (const host of [`example.com:${redir}`, "example.com"]) {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: redir });
-      await conn.write(
-        new TextEncoder().encode(
-          `GET /some/path?x=1 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
-        ),
-      );
-      let text = "";
-      const buf = new Uint8Array(4096);
-      for (let n; (n = await conn.read(buf)) !== null;) {
-        text += new TextDecoder().decode(buf.subarray(0, n));
-      }
-      conn.close();
-      assertMatch(text, /^HTTP\/1\.1 301 /);
-      assertMatch(
-        text,
-        new RegExp(`\\r\\nLocation: https://example\\.com:${server.port}/\\r\\n`, "i"),
-      );
+  for (const host of [`example.com:${redir}`, "example.com"]) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: redir });
+    await conn.write(
+      new TextEncoder().encode(
+        `GET /some/path?x=1 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    let text = "";
+    const buf = new Uint8Array(4096);
+    for (let n; (n = await conn.read(buf)) !== null;) {
+      text += new TextDecoder().decode(buf.subarray(0, n));
     }
-  } finally {
-    assertEquals((await server.stop()).code, 0);
-    await Deno.remove(certs.dir, { recursive: true });
+    conn.close();
+    assertMatch(text, /^HTTP\/1\.1 301 /);
+    assertMatch(
+      text,
+      new RegExp(`\\r\\nLocation: https://example\\.com:${server.port}/\\r\\n`, "i"),
+    );
   }
 });
 
 Deno.test("--sslca requires a client certificate signed by the CA (mutual TLS)", async () => {
-  const certs = await makeCerts();
+  await using certs = await makeCerts();
   const m = marker();
-  const server = await startServer([
+  await using server = await startServer([
     "--ssl",
     `--sslcert=${certs.certFile}`,
     `--sslkey=${certs.keyFile}`,
@@ -98,31 +88,26 @@ Deno.test("--sslca requires a client certificate signed by the CA (mutual TLS)",
     m,
     "echo",
   ]);
-  try {
-    const withCert = await RawWs.connect(server.port, {
-      tls: {
-        caCerts: [certs.ca],
-        cert: await Deno.readTextFile(certs.clientCertFile),
-        key: await Deno.readTextFile(certs.clientKeyFile),
-      },
-    });
-    assertEquals(withCert.response.status, 101);
-    await withCert.sendText("mtls");
-    assertEquals(await withCert.text(), "mtls");
-    await withCert.close();
-    const without = await RawWs.connect(server.port, { tls: { caCerts: [certs.ca] } }).then(
-      async (ws) => {
-        const s = ws.response.status;
-        await ws.drop();
-        return s;
-      },
-      () => "refused",
-    );
-    assert(without === "refused" || without === 0, `no client cert must fail, got ${without}`);
-  } finally {
-    assertEquals((await server.stop()).code, 0);
-    await Deno.remove(certs.dir, { recursive: true });
-  }
+  const withCert = await RawWs.connect(server.port, {
+    tls: {
+      caCerts: [certs.ca],
+      cert: await Deno.readTextFile(certs.clientCertFile),
+      key: await Deno.readTextFile(certs.clientKeyFile),
+    },
+  });
+  assertEquals(withCert.response.status, 101);
+  await withCert.sendText("mtls");
+  assertEquals(await withCert.text(), "mtls");
+  await withCert.close();
+  const without = await RawWs.connect(server.port, { tls: { caCerts: [certs.ca] } }).then(
+    async (ws) => {
+      const s = ws.response.status;
+      await ws.drop();
+      return s;
+    },
+    () => "refused",
+  );
+  assert(without === "refused" || without === 0, `no client cert must fail, got ${without}`);
 });
 
 Deno.test("--unixsocket alone: only the socket listens, REMOTE_ADDR=unix-socket, stale file replaced, removed at exit", async () => {
@@ -133,10 +118,10 @@ Deno.test("--unixsocket alone: only the socket listens, REMOTE_ADDR=unix-socket,
   stale.close();
   await Deno.writeTextFile(path, "").catch(() => {});
   const m = marker();
-  const server = await startServer([`--unixsocket=${path}`, TESTPROG, m, "env"], {
-    noListenFlags: true,
-  });
-  try {
+  {
+    await using server = await startServer([`--unixsocket=${path}`, TESTPROG, m, "env"], {
+      noListenFlags: true,
+    });
     await server.waitLog(new RegExp(`Starting WebSocket server {3}: unix:${path}`));
     assertEquals(server.grep(/ws:\/\//).length, 0, "no TCP listener expected");
     const ws = await RawWs.connect(0, { unixPath: path });
@@ -148,8 +133,6 @@ Deno.test("--unixsocket alone: only the socket listens, REMOTE_ADDR=unix-socket,
     const second = await runCli([`--unixsocket=${path}`, TESTPROG, m, "echo"]);
     assertEquals(second.code, 3);
     assertMatch(second.stdout, /already in use by a running server/);
-  } finally {
-    assertEquals((await server.stop()).code, 0);
   }
   const gone = await Deno.lstat(path).then(() => false, () => true);
   assert(gone, "socket file left behind");
@@ -160,7 +143,7 @@ Deno.test("--address takes IPv6 with or without brackets, and host names", async
   const m = marker();
   for (const address of ["[::1]", "::1"]) {
     const port = freePort();
-    const server = await startServer([
+    await using server = await startServer([
       `--address=${address}`,
       `--port=${port}`,
       TESTPROG,
@@ -169,24 +152,22 @@ Deno.test("--address takes IPv6 with or without brackets, and host names", async
     ], {
       noListenFlags: true,
     });
-    try {
-      await server.waitLog(new RegExp(`ws://\\[::1\\]:${port}/`));
-      const ws = await RawWs.connect(port, { hostname: "::1", headers: { Host: `[::1]:${port}` } });
-      assertEquals(ws.response.status, 101);
-      await ws.close();
-    } finally {
-      assertEquals((await server.stop()).code, 0);
-    }
-  }
-  const port = freePort();
-  const server = await startServer(["--address=localhost", `--port=${port}`, TESTPROG, m, "echo"], {
-    noListenFlags: true,
-  });
-  try {
-    const ws = await RawWs.connect(port, { hostname: "127.0.0.1" });
+    await server.waitLog(new RegExp(`ws://\\[::1\\]:${port}/`));
+    const ws = await RawWs.connect(port, { hostname: "::1", headers: { Host: `[::1]:${port}` } });
     assertEquals(ws.response.status, 101);
     await ws.close();
-  } finally {
-    assertEquals((await server.stop()).code, 0);
   }
+  const port = freePort();
+  await using _server = await startServer([
+    "--address=localhost",
+    `--port=${port}`,
+    TESTPROG,
+    m,
+    "echo",
+  ], {
+    noListenFlags: true,
+  });
+  const ws = await RawWs.connect(port, { hostname: "127.0.0.1" });
+  assertEquals(ws.response.status, 101);
+  await ws.close();
 });

@@ -6,7 +6,7 @@
 
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
-import { marker, startServer, TESTPROG, type TestServer } from "./helpers/server.ts";
+import { marker, startServer, TESTPROG, type TestServer } from "../testing/server.ts";
 
 /** One plain request and one session (a line each way, then the client's close). */
 async function scenario(server: TestServer, end: RegExp = /DISCONNECT$/): Promise<void> {
@@ -44,8 +44,8 @@ const line = (level: string, category: string) =>
 
 Deno.test("--loglevel=debug logs every step of a request and a session with its fields", async () => {
   const m = marker();
-  const server = await startServer(["--loglevel=debug", TESTPROG, m, "echo"]);
-  try {
+  await using server = await startServer(["--loglevel=debug", TESTPROG, m, "echo"]);
+  {
     await scenario(server);
     for (const [level, category, message] of STEPS) {
       const found = server.lines.filter((l) => line(level, category).test(l) && message.test(l));
@@ -62,27 +62,21 @@ Deno.test("--loglevel=debug logs every step of a request and a session with its 
       ended,
     );
     assertEquals(server.grep(/c2VjcmV0/), [], "a credential reached the log");
-  } finally {
-    assertEquals((await server.stop()).code, 0);
   }
 });
 
 Deno.test("--loglevel=trace logs the steps but not the variables and traffic; info logs none", async () => {
   const m = marker();
-  const trace = await startServer(["--loglevel=trace", TESTPROG, m, "echo"]);
-  try {
+  {
+    await using trace = await startServer(["--loglevel=trace", TESTPROG, m, "echo"]);
     await scenario(trace);
     assert(trace.grep(/Process \d+ ended \(exit 0\)/).length === 1, trace.lines.join("\n"));
-    assertEquals(trace.grep(/\| DEBUG  \|/), []);
-  } finally {
-    assertEquals((await trace.stop()).code, 0);
+    assertEquals(trace.grep(/\| DEBUG {2}\|/), []);
   }
-  const info = await startServer(["--loglevel=info", TESTPROG, m, "echo"]);
-  try {
+  {
+    await using info = await startServer(["--loglevel=info", TESTPROG, m, "echo"]);
     // info shows no access lines: the session's end is the server's stop below
     await scenario(info, /Starting WebSocket server/);
     assertEquals(info.grep(/\| (DEBUG |TRACE ) \|/), []);
-  } finally {
-    assertEquals((await info.stop()).code, 0);
   }
 });

@@ -5,7 +5,7 @@
 import { assert, assertBetween, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { makeCerts, servedSerial } from "./helpers/certs.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
-import { marker, sleep, startServer, TESTPROG } from "./helpers/server.ts";
+import { marker, sleep, startServer, TESTPROG } from "../testing/server.ts";
 
 /** Parses Prometheus text into `name{labels}` → value. */
 function parseMetrics(text: string): Map<string, number> {
@@ -20,7 +20,7 @@ function parseMetrics(text: string): Map<string, number> {
 
 Deno.test("--metrics exposes sessions, exits, rejections, bytes and first-message latency", async () => {
   const m = marker();
-  const server = await startServer([
+  await using server = await startServer([
     "--metrics=/metrics",
     "--origin=good.example",
     TESTPROG,
@@ -29,78 +29,70 @@ Deno.test("--metrics exposes sessions, exits, rejections, bytes and first-messag
     "3",
     "bye",
   ]);
-  try {
-    const ws = await RawWs.connect(server.port, { headers: { Origin: "http://good.example" } });
-    assertEquals((await ws.collect()).end.type, "close");
-    await ws.drop();
-    const bad = await RawWs.connect(server.port, { headers: { Origin: "http://evil.example" } });
-    await bad.drop();
-    assertEquals(bad.response.status, 403);
-    await server.waitLog(/DISCONNECT/);
-    const res = await fetch(server.http("/metrics"));
-    assertMatch(res.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
-    const text = await res.text();
-    const mm = parseMetrics(text);
-    assertEquals(mm.get("websocketd_sessions_total"), 1);
-    assertEquals(mm.get("websocketd_sessions_active"), 0);
-    assertEquals(mm.get("websocketd_processes_running"), 0);
-    assertEquals(mm.get('websocketd_program_exits_total{status="exit 3"}'), 1);
-    assertEquals(mm.get('websocketd_rejections_total{status="403"}'), 1);
-    assertEquals(mm.get("websocketd_messages_sent_total"), 1);
-    assertEquals(mm.get("websocketd_stdout_bytes_total"), 4);
-    assertEquals(mm.get("websocketd_first_message_seconds_count"), 1);
-    assertEquals(mm.get('websocketd_first_message_seconds_bucket{le="+Inf"}'), 1);
-    assert(text.includes("# TYPE websocketd_first_message_seconds histogram"));
-  } finally {
-    assertEquals((await server.stop()).code, 0);
-  }
+  const ws = await RawWs.connect(server.port, { headers: { Origin: "http://good.example" } });
+  assertEquals((await ws.collect()).end.type, "close");
+  await ws.drop();
+  const bad = await RawWs.connect(server.port, { headers: { Origin: "http://evil.example" } });
+  await bad.drop();
+  assertEquals(bad.response.status, 403);
+  await server.waitLog(/DISCONNECT/);
+  const res = await fetch(server.http("/metrics"));
+  assertMatch(res.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  const mm = parseMetrics(text);
+  assertEquals(mm.get("websocketd_sessions_total"), 1);
+  assertEquals(mm.get("websocketd_sessions_active"), 0);
+  assertEquals(mm.get("websocketd_processes_running"), 0);
+  assertEquals(mm.get('websocketd_program_exits_total{status="exit 3"}'), 1);
+  assertEquals(mm.get('websocketd_rejections_total{status="403"}'), 1);
+  assertEquals(mm.get("websocketd_messages_sent_total"), 1);
+  assertEquals(mm.get("websocketd_stdout_bytes_total"), 4);
+  assertEquals(mm.get("websocketd_first_message_seconds_count"), 1);
+  assertEquals(mm.get('websocketd_first_message_seconds_bucket{le="+Inf"}'), 1);
+  assert(text.includes("# TYPE websocketd_first_message_seconds histogram"));
 });
 
 Deno.test("--logformat=json writes one JSON object per line with stable fields", async () => {
   const m = marker();
-  const server = await startServer(["--logformat=json", TESTPROG, m, "exit", "0"], {
+  await using server = await startServer(["--logformat=json", TESTPROG, m, "exit", "0"], {
     ready: /"Starting WebSocket server/,
   });
-  try {
-    const ws = await RawWs.connect(server.port);
-    await ws.collect();
-    await ws.drop();
-    await server.waitLog(/"DISCONNECT"/);
-    const records = server.lines.map((l) => JSON.parse(l));
-    for (const r of records) {
-      assertMatch(r.time, /^\d{4}-\d\d-\d\dT/);
-      assert(["info", "access", "error", "debug"].includes(r.level));
-      assert(typeof r.category === "string" && typeof r.msg === "string");
-    }
-    const done = records.find((r) => r.msg === "DISCONNECT");
-    assertEquals(done.category, "session");
-    assertEquals(done.status, "exit 0");
-    assertEquals(done.close, 1000);
-    assertEquals(done.remote, "127.0.0.1");
-    assertMatch(done.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-    assert(Number.isInteger(done.pid));
-    assertMatch(done.duration, /^\d+ms$/);
-  } finally {
-    assertEquals((await server.stop()).code, 0);
+  const ws = await RawWs.connect(server.port);
+  await ws.collect();
+  await ws.drop();
+  await server.waitLog(/"DISCONNECT"/);
+  const records = server.lines.map((l) => JSON.parse(l));
+  for (const r of records) {
+    assertMatch(r.time, /^\d{4}-\d\d-\d\dT/);
+    assert(["info", "access", "error", "debug"].includes(r.level));
+    assert(typeof r.category === "string" && typeof r.msg === "string");
   }
+  const done = records.find((r) => r.msg === "DISCONNECT");
+  assertEquals(done.category, "session");
+  assertEquals(done.status, "exit 0");
+  assertEquals(done.close, 1000);
+  assertEquals(done.remote, "127.0.0.1");
+  assertMatch(done.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert(Number.isInteger(done.pid));
+  assertMatch(done.duration, /^\d+ms$/);
 });
 
 Deno.test("SIGHUP reloads the certificate: new handshakes see it, an open session keeps echoing", async () => {
-  const a = await makeCerts();
-  const b = await makeCerts();
+  await using a = await makeCerts();
+  await using b = await makeCerts();
   const dir = await Deno.makeTempDir();
   await Deno.copyFile(a.certFile, `${dir}/cert.pem`);
   await Deno.copyFile(a.keyFile, `${dir}/key.pem`);
   const m = marker();
-  const server = await startServer([
-    "--ssl",
-    `--sslcert=${dir}/cert.pem`,
-    `--sslkey=${dir}/key.pem`,
-    TESTPROG,
-    m,
-    "echo",
-  ]);
   try {
+    await using server = await startServer([
+      "--ssl",
+      `--sslcert=${dir}/cert.pem`,
+      `--sslkey=${dir}/key.pem`,
+      TESTPROG,
+      m,
+      "echo",
+    ]);
     const before = await servedSerial(server.port);
     assertMatch(before, /^serial=/);
     const live = await RawWs.connect(server.port, { tls: { caCerts: [a.ca] } });
@@ -119,8 +111,7 @@ Deno.test("SIGHUP reloads the certificate: new handshakes see it, an open sessio
     assertEquals(await live.text(), "two");
     await live.close();
   } finally {
-    assertEquals((await server.stop()).code, 0);
-    for (const d of [a.dir, b.dir, dir]) await Deno.remove(d, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -134,15 +125,15 @@ Deno.test("basic and bearer auth: 401 with a challenge, AUTH_TYPE and REMOTE_USE
   assert(made.success, "htpasswd -B failed");
   await Deno.writeTextFile(`${dir}/tokens`, "robot:0123456789abcdef0123\n");
   const m = marker();
-  const server = await startServer([
-    `--basic-auth-file=${htpasswd}`,
-    `--bearer-token-file=${dir}/tokens`,
-    "--health=/healthz",
-    TESTPROG,
-    m,
-    "env",
-  ]);
   try {
+    await using server = await startServer([
+      `--basic-auth-file=${htpasswd}`,
+      `--bearer-token-file=${dir}/tokens`,
+      "--health=/healthz",
+      TESTPROG,
+      m,
+      "env",
+    ]);
     const none = await RawWs.connect(server.port);
     await none.drop();
     assertEquals(none.response.status, 401);
@@ -184,7 +175,6 @@ Deno.test("basic and bearer auth: 401 with a challenge, AUTH_TYPE and REMOTE_USE
     assertEquals(health.status, 200);
     assertEquals((await health.json()).status, "ok");
   } finally {
-    assertEquals((await server.stop()).code, 0);
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -193,15 +183,15 @@ Deno.test("--auth-http also protects plain HTTP, metrics included", async () => 
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/tokens`, "0123456789abcdef0123\n");
   const m = marker();
-  const server = await startServer([
-    `--bearer-token-file=${dir}/tokens`,
-    "--auth-http",
-    "--metrics=/metrics",
-    TESTPROG,
-    m,
-    "echo",
-  ]);
   try {
+    await using server = await startServer([
+      `--bearer-token-file=${dir}/tokens`,
+      "--auth-http",
+      "--metrics=/metrics",
+      TESTPROG,
+      m,
+      "echo",
+    ]);
     const anon = await fetch(server.http("/metrics"));
     await anon.body?.cancel();
     assertEquals(anon.status, 401);
@@ -212,20 +202,19 @@ Deno.test("--auth-http also protects plain HTTP, metrics included", async () => 
     assertEquals(authed.status, 200);
     assertMatch(await authed.text(), /websocketd_sessions_total 0/);
   } finally {
-    assertEquals((await server.stop()).code, 0);
     await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("--drain-ms: SIGTERM refuses new sessions, reports 503, lets short sessions finish, then closes the rest with 1001", async () => {
   const m = marker();
-  const server = await startServer([
-    "--drain-ms=2500",
-    "--health=/healthz",
-    "--dir",
-    await drainDir(m),
-  ]);
   try {
+    await using server = await startServer([
+      "--drain-ms=2500",
+      "--health=/healthz",
+      "--dir",
+      await drainDir(m),
+    ]);
     const short = await RawWs.connect(server.port, { path: "/short.sh" });
     const long = await RawWs.connect(server.port, { path: "/long.sh" });
     assertEquals(await short.text(), "tick 1");
@@ -248,7 +237,6 @@ Deno.test("--drain-ms: SIGTERM refuses new sessions, reports 503, lets short ses
     await long.drop();
     assertEquals((await server.exited()).code, 0);
   } finally {
-    await server.stop();
     await Deno.remove(dirs.pop()!, { recursive: true });
   }
 });
@@ -269,15 +257,11 @@ async function drainDir(m: string): Promise<string> {
 
 Deno.test("health is 200 with live counts while serving", async () => {
   const m = marker();
-  const server = await startServer(["--health=/healthz", TESTPROG, m, "echo"]);
-  try {
-    const ws = await RawWs.connect(server.port);
-    await sleep(100);
-    const res = await fetch(server.http("/healthz"));
-    assertEquals(res.status, 200);
-    assertEquals(await res.json(), { status: "ok", sessions: 1, processes: 1 });
-    await ws.close();
-  } finally {
-    assertEquals((await server.stop()).code, 0);
-  }
+  await using server = await startServer(["--health=/healthz", TESTPROG, m, "echo"]);
+  const ws = await RawWs.connect(server.port);
+  await sleep(100);
+  const res = await fetch(server.http("/healthz"));
+  assertEquals(res.status, 200);
+  assertEquals(await res.json(), { status: "ok", sessions: 1, processes: 1 });
+  await ws.close();
 });

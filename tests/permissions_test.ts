@@ -13,7 +13,7 @@ import {
   startServer,
   TESTPROG,
   waitNoProcesses,
-} from "./helpers/server.ts";
+} from "../testing/server.ts";
 import { readCommandLine } from "../lib/cli/config.ts";
 import { permissionFlags } from "../lib/cli/permissions.ts";
 
@@ -46,8 +46,8 @@ Deno.test("with the derived flags (not -A) the server works, and a program outsi
   assert(!perms.includes("--allow-run") && !perms.includes("-A"));
   // a program that appears after the grant was made is outside it
   await script("intruder.sh", "intruder-ran");
-  const server = await startServer(args, { perms, noListenFlags: true, port });
   try {
+    await using server = await startServer(args, { perms, noListenFlags: true, port });
     const ok = await RawWs.connect(port, { path: "/allowed.sh" });
     assertEquals(await ok.text(), "allowed-ran");
     await ok.drop();
@@ -62,7 +62,6 @@ Deno.test("with the derived flags (not -A) the server works, and a program outsi
     );
     await server.waitLog(/Could not launch process .*intruder\.sh/);
   } finally {
-    assertEquals((await server.stop()).code, 0);
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -74,8 +73,8 @@ Deno.test("the --group-signals grant finds setsid(1): programs get a group, gran
   const args = ["--address=127.0.0.1", `--port=${port}`, TESTPROG, m, "grandchild", pidFile];
   const perms = grant(args, true);
   assert(perms.includes("--allow-run") && !perms.includes("-A"));
-  const server = await startServer(args, { perms, noListenFlags: true, port });
   try {
+    await using server = await startServer(args, { perms, noListenFlags: true, port });
     // without read access to setsid(1) it would fall back to Deno's slow detached spawn
     await server.waitLog(/process group through \/(usr\/)?bin\/setsid$/);
     const ws = await RawWs.connect(port);
@@ -84,7 +83,6 @@ Deno.test("the --group-signals grant finds setsid(1): programs get a group, gran
     await ws.close();
     assertEquals(await waitNoProcesses(m, 5000), []);
   } finally {
-    assertEquals((await server.stop()).code, 0);
     await Deno.remove(pidFile);
   }
 });
@@ -104,15 +102,11 @@ Deno.test("deno task compile --print --low-memory: the printed grant runs the se
   const perms = line.slice(2, main);
   assert(perms.includes("--v8-flags=--optimize-for-size"), perms.join(" "));
   assert(!perms.includes("-A") && !perms.includes("--allow-all"), perms.join(" "));
-  const server = await startServer(args, { perms, noListenFlags: true, port });
-  try {
-    const ws = await RawWs.connect(port);
-    await ws.sendText("lean");
-    assertEquals(await ws.text(), "lean");
-    await ws.close();
-  } finally {
-    assertEquals((await server.stop()).code, 0);
-  }
+  await using _server = await startServer(args, { perms, noListenFlags: true, port });
+  const ws = await RawWs.connect(port);
+  await ws.sendText("lean");
+  assertEquals(await ws.text(), "lean");
+  await ws.close();
 });
 
 function denortAvailable(): string | null {

@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { flagReference } from "../scripts/readme_flags.ts";
 import { FLAGS } from "../lib/cli/flag_table.ts";
-import { ROOT } from "./helpers/server.ts";
+import { ROOT } from "../testing/server.ts";
 
 const readme = Deno.readTextFileSync(`${ROOT}/README.md`);
 

@@ -4,15 +4,15 @@
  */
 
 import { assertEquals, assertMatch } from "./helpers/assert.ts";
-import { rawRequest, upgradeRequest } from "./helpers/load.ts";
+import { rawRequest, upgradeRequest } from "../testing/load.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
-import { marker, startServer, TESTPROG } from "./helpers/server.ts";
+import { marker, startServer, TESTPROG } from "../testing/server.ts";
 
 Deno.test("refusals carry websocketd's body texts as plain text with the configured headers", async () => {
   const m = marker();
   const dir = await Deno.makeTempDir({ prefix: "wsd-refusals-" });
   await Deno.writeTextFile(`${dir}/tokens`, "robot:0123456789abcdef0123\n");
-  const server = await startServer([
+  await using server = await startServer([
     "--header=X-All: 1",
     "--header-http=X-Http: 2",
     "--maxforks=1",
@@ -78,19 +78,17 @@ Deno.test("refusals carry websocketd's body texts as plain text with the configu
     assertEquals([full.status, full.text], [429, "429 Too Many Requests\n"]);
     await held.close();
   } finally {
-    assertEquals((await server.stop()).code, 0);
     await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("--dir: a path with no script is 404 Not Found, websocketd's text", async () => {
   const dir = await Deno.makeTempDir({ prefix: "wsd-refusals-dir-" });
-  const server = await startServer([`--dir=${dir}`]);
   try {
+    await using server = await startServer([`--dir=${dir}`]);
     const a = await rawRequest(server.port, upgradeRequest("/nope.sh"));
     assertEquals([a.status, a.text], [404, "404 Not Found\n"]);
   } finally {
-    assertEquals((await server.stop()).code, 0);
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -12,7 +12,7 @@ import {
   TESTPROG,
   type TestServer,
   waitNoProcesses,
-} from "./helpers/server.ts";
+} from "../testing/server.ts";
 
 const CANARY = `canary-${crypto.randomUUID()}`;
 
@@ -57,12 +57,8 @@ async function withSite(
 ): Promise<void> {
   const site = await makeSite();
   try {
-    const server = await startServer(args(site));
-    try {
-      await fn(server, site);
-    } finally {
-      await server.stop();
-    }
+    await using server = await startServer(args(site));
+    await fn(server, site);
   } finally {
     await Deno.remove(site.base, { recursive: true });
   }

@@ -65,7 +65,8 @@ export function escapePath(p: string): string {
  * token the server has checked), other parameters kept byte for byte.
  */
 export function withoutParam(query: string, name: string): string {
-  if (!query.includes(name)) return query;
+  // the name may arrive escaped (`access%5Ftoken`): only a query with neither is surely clean
+  if (!query.includes(name) && !query.includes("%")) return query;
   return query.split("&").filter((part) => {
     const key = part.split("=", 1)[0]!;
     let decoded = key;

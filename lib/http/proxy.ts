@@ -96,12 +96,15 @@ export class TrustedProxies {
       const ip = parseIp(addr!);
       if (!ip) throw new Error(`--trust-proxy: '${entry}' is not an IP address or CIDR range`);
       const bytes = normalize(ip);
-      const max = bytes.length * 8;
+      // the prefix counts bits of the address as written: up to 128 for IPv4-mapped IPv6
+      const max = ip.length * 8;
       const prefix = bits === undefined ? max : Number(bits);
       if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || bits === "") {
         throw new Error(`--trust-proxy: '${entry}' has a bad prefix length`);
       }
-      return { bytes, prefix: bytes.length === 4 && ip.length === 16 ? prefix - 96 : prefix };
+      // ::ffff:a.b.c.d/N is the IPv4 range /N-96 (a shorter prefix covers every IPv4 address)
+      const mapped = bytes.length === 4 && ip.length === 16;
+      return { bytes, prefix: mapped ? Math.max(prefix - 96, 0) : prefix };
     });
   }
 

@@ -90,9 +90,11 @@ export function readFacts(req: IncomingMessage, opts: ReadOptions): RequestFacts
   }
   let query = rawQuery;
   let target = sent;
-  if (opts.secretParam && rawQuery.includes(opts.secretParam)) {
+  if (opts.secretParam) {
     query = withoutParam(rawQuery, opts.secretParam);
-    target = sent.slice(0, sent.length - rawQuery.length - 1) + (query ? "?" + query : "");
+    if (query !== rawQuery) {
+      target = sent.slice(0, sent.length - rawQuery.length - 1) + (query ? "?" + query : "");
+    }
   }
   return {
     method: req.method ?? "GET",

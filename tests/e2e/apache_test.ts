@@ -11,7 +11,7 @@
 
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { clientFrame, RawWs } from "../helpers/raw_ws.ts";
-import type { TestServer } from "../helpers/server.ts";
+import type { TestServer } from "../../testing/server.ts";
 import {
   checkCountRun,
   collectMessages,
@@ -22,8 +22,6 @@ import {
   EXAMPLES,
   findTools,
   launchBrowser,
-  makeCerts,
-  makeLeaf,
   makeRunDir,
   parseEnv,
   publishPages,
@@ -33,6 +31,7 @@ import {
   startBackends,
   Teardown,
 } from "./helpers.ts";
+import { makeCerts, makeLeaf } from "../helpers/certs.ts";
 
 const NEEDS = ["apache2", "chromium", "openssl"];
 
@@ -62,14 +61,16 @@ async function setUp(
     const { dir, www } = await makeRunDir(name);
     teardown.add(dir, (d) => Deno.remove(d, { recursive: true }));
     await publishPages(www, ["wstest.html", "wsstest.html"]);
-    const certs = await makeCerts(tools.openssl!, dir);
+    const certs = await makeCerts({ openssl: tools.openssl!, dir });
     // as in the story, websocketd serves the public site's certificate while
     // Apache reaches it as "localhost": the name mismatch that makes
     // SSLProxyCheckPeerName off necessary
     const site = tls
-      ? await makeLeaf(tools.openssl!, dir, certs, "site", "www.example.test", [
-        "DNS:www.example.test",
-      ])
+      ? await makeLeaf(certs, {
+        name: "site",
+        cn: "www.example.test",
+        sans: ["DNS:www.example.test"],
+      })
       : undefined;
     const program = await countProgram(dir);
     const [count, env] = (await startBackends(teardown, [
@@ -92,8 +93,8 @@ async function setUp(
       {
         BACKEND_PORT: count.port,
         ENV_BACKEND_PORT: env.port,
-        CERT: certs.cert,
-        KEY: certs.key,
+        CERT: certs.certFile,
+        KEY: certs.keyFile,
       },
       portKey,
     );

@@ -5,7 +5,7 @@
 
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { RawWs } from "../helpers/raw_ws.ts";
-import { marker, startServer, waitNoProcesses } from "../helpers/server.ts";
+import { marker, startServer, waitNoProcesses } from "../../testing/server.ts";
 import { EXAMPLES, findTool, skipOrFail } from "./helpers.ts";
 
 Deno.test("examples/README.md lists every example, and each example says how to run it", async () => {
@@ -58,21 +58,17 @@ Deno.test("greeter.sh, greeter.py and greeter.ts each answer a line with Hello <
 
 Deno.test("count.py pushes 1..10 over about 4.5 s, then the session closes with 1000", async () => {
   if (!(await findTool("python3"))) return skipOrFail("count.py: python3 not found");
-  const server = await startServer([`${EXAMPLES}/count.py`]);
+  await using server = await startServer([`${EXAMPLES}/count.py`]);
+  const ws = await RawWs.connect(server.port);
   try {
-    const ws = await RawWs.connect(server.port);
-    try {
-      const started = Date.now();
-      const { texts, end } = await ws.collect(20000);
-      assertEquals(texts, ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
-      assertEquals(end.type === "close" ? end.code : end.type, 1000);
-      // flushing each line spreads them out; a buffered program would send all ten at exit
-      assert(Date.now() - started >= 3000, `took only ${Date.now() - started} ms`);
-    } finally {
-      await ws.close();
-    }
+    const started = Date.now();
+    const { texts, end } = await ws.collect(20000);
+    assertEquals(texts, ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+    assertEquals(end.type === "close" ? end.code : end.type, 1000);
+    // flushing each line spreads them out; a buffered program would send all ten at exit
+    assert(Date.now() - started >= 3000, `took only ${Date.now() - started} ms`);
   } finally {
-    await server.stop();
+    await ws.close();
   }
 });
 
@@ -80,10 +76,10 @@ Deno.test("chat.sh: a line one user types reaches every user; leaving stops tail
   const m = marker();
   const dir = await Deno.makeTempDir({ prefix: `${m}-` });
   const log = `${dir}/chat.log`;
-  const server = await startServer(["--passenv=PATH,CHAT_LOG", `${EXAMPLES}/chat.sh`], {
-    env: { CHAT_LOG: log },
-  });
   try {
+    await using server = await startServer(["--passenv=PATH,CHAT_LOG", `${EXAMPLES}/chat.sh`], {
+      env: { CHAT_LOG: log },
+    });
     const alice = await RawWs.connect(server.port);
     const bob = await RawWs.connect(server.port);
     try {
@@ -106,7 +102,6 @@ Deno.test("chat.sh: a line one user types reaches every user; leaving stops tail
     // the tail -f of each user is killed when that user's shell ends
     assertEquals(await waitNoProcesses(m), []);
   } finally {
-    await server.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -2,8 +2,8 @@
  * Shared pieces of the end-to-end tests that run websocketd behind a real
  * Apache or nginx and drive a real Chromium: tool discovery with the
  * SKIP/REQUIRE_E2E policy, config templates read out of docs/deploy/*.md,
- * throwaway certificates, daemon processes with owned lifetimes, and a
- * browser that loads the example pages.
+ * daemon processes with owned lifetimes, and a browser that loads the
+ * example pages. Certificates come from ../helpers/certs.ts.
  *
  * Every daemon runs from its own generated config in a temp dir on loopback;
  * the system's Apache and nginx configuration is never read or written.
@@ -13,8 +13,8 @@
 
 import { chromium } from "playwright-core";
 import type { Browser } from "playwright-core";
-import { freePort, ROOT, sleep, startServer } from "../helpers/server.ts";
-import type { TestServer } from "../helpers/server.ts";
+import { freePort, ROOT, sleep, startServer } from "../../testing/server.ts";
+import type { TestServer } from "../../testing/server.ts";
 
 /** Where the example programs and pages live. */
 export const EXAMPLES = `${ROOT}/examples`;
@@ -159,7 +159,7 @@ export function render(template: string, values: Record<string, string | number>
 }
 
 // ---------------------------------------------------------------------------
-// Temp dirs and certificates
+// Temp dirs (certificates: ../helpers/certs.ts)
 
 /**
  * A temp directory tree for one daemon run. World-traversable because the
@@ -183,18 +183,6 @@ export async function publishPages(www: string, pages: string[]): Promise<void> 
   }
 }
 
-/** Paths of a generated CA and a leaf for localhost / 127.0.0.1 signed by it. */
-export interface TestCerts {
-  /** CA certificate (PEM). */
-  caCert: string;
-  /** CA private key (PEM), for signing more leaves. */
-  caKey: string;
-  /** Leaf certificate (PEM). */
-  cert: string;
-  /** Leaf private key (PEM). */
-  key: string;
-}
-
 async function run(cmd: string, args: string[], cwd?: string): Promise<void> {
   const out = await new Deno.Command(cmd, { args, cwd, stdin: "null" }).output();
   if (!out.success) {
@@ -204,97 +192,6 @@ async function run(cmd: string, args: string[], cwd?: string): Promise<void> {
       }`,
     );
   }
-}
-
-// P-256 keys: generated in milliseconds, and every client here accepts them
-const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-
-/**
- * Makes a throwaway CA and a server certificate for `localhost` and
- * `127.0.0.1` with `openssl`.
- */
-export async function makeCerts(openssl: string, dir: string): Promise<TestCerts> {
-  const caCert = `${dir}/ca.crt`;
-  const caKey = `${dir}/ca.key`;
-  await run(openssl, [
-    "req",
-    "-x509",
-    ...EC_KEY,
-    "-keyout",
-    caKey,
-    "-out",
-    caCert,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=websocketd e2e throwaway CA",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  const leaf = await makeLeaf(openssl, dir, { caCert, caKey }, "server", "localhost", [
-    "DNS:localhost",
-    "IP:127.0.0.1",
-  ]);
-  return { caCert, caKey, ...leaf };
-}
-
-/**
- * Signs a server certificate for `cn` and `sans` with the test CA. The leaf
- * is marked `CA:FALSE`: strict clients reject a CA certificate used as a
- * server's.
- */
-export async function makeLeaf(
-  openssl: string,
-  dir: string,
-  ca: { caCert: string; caKey: string },
-  basename: string,
-  cn: string,
-  sans: string[],
-): Promise<{ cert: string; key: string }> {
-  const p = (ext: string) => `${dir}/${basename}.${ext}`;
-  await run(openssl, [
-    "req",
-    "-new",
-    ...EC_KEY,
-    "-keyout",
-    p("key"),
-    "-out",
-    p("csr"),
-    "-subj",
-    `/CN=${cn}`,
-  ]);
-  await Deno.writeTextFile(
-    p("ext"),
-    [
-      `subjectAltName=${sans.join(",")}`,
-      "basicConstraints=critical,CA:FALSE",
-      "keyUsage=critical,digitalSignature",
-      "extendedKeyUsage=serverAuth",
-      "",
-    ].join("\n"),
-  );
-  const serial = `0x${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-  await run(openssl, [
-    "x509",
-    "-req",
-    "-in",
-    p("csr"),
-    "-CA",
-    ca.caCert,
-    "-CAkey",
-    ca.caKey,
-    "-set_serial",
-    serial,
-    "-days",
-    "2",
-    "-extfile",
-    p("ext"),
-    "-out",
-    p("crt"),
-  ]);
-  return { cert: p("crt"), key: p("key") };
 }
 
 // ---------------------------------------------------------------------------
@@ -744,7 +641,7 @@ export function parseEnv(lines: string[]): Map<string, string> {
 /** How to start one backend websocketd. */
 export interface BackendOptions {
   /** Serve TLS with these files (`--ssl --sslcert --sslkey`). */
-  certs?: { cert: string; key: string };
+  certs?: { certFile: string; keyFile: string };
   /**
    * Run with the narrow permissions docs/deploy/systemd.md recommends
    * instead of everything, so the documented flags are known to suffice.
@@ -762,12 +659,12 @@ export interface BackendOptions {
 export function startBackend(program: string, opts: BackendOptions = {}): Promise<TestServer> {
   const port = opts.port ?? freePort();
   const certs = opts.certs;
-  const tls = certs ? ["--ssl", `--sslcert=${certs.cert}`, `--sslkey=${certs.key}`] : [];
+  const tls = certs ? ["--ssl", `--sslcert=${certs.certFile}`, `--sslkey=${certs.keyFile}`] : [];
   const perms = opts.scoped
     ? [
       `--allow-net=127.0.0.1:${port}`,
       `--allow-run=${program}`,
-      ...(certs ? [`--allow-read=${certs.cert},${certs.key}`] : []),
+      ...(certs ? [`--allow-read=${certs.certFile},${certs.keyFile}`] : []),
       "--allow-env=PATH,LD_LIBRARY_PATH",
     ]
     : undefined;

@@ -8,7 +8,7 @@
  */
 
 import { assert, assertEquals } from "../helpers/assert.ts";
-import type { TestServer } from "../helpers/server.ts";
+import type { TestServer } from "../../testing/server.ts";
 import {
   checkCountRun,
   collectMessages,
@@ -18,7 +18,6 @@ import {
   EXAMPLES,
   findTools,
   launchBrowser,
-  makeCerts,
   makeRunDir,
   parseEnv,
   publishPages,
@@ -28,6 +27,7 @@ import {
   startNginx,
   Teardown,
 } from "./helpers.ts";
+import { makeCerts } from "../helpers/certs.ts";
 
 Deno.test("nginx terminates TLS for websocketd (plain and --ssl backends): Count is 1..10 arrive 500 ms apart, close 1000", async () => {
   const tools = await findTools(["nginx", "chromium", "openssl"]);
@@ -37,7 +37,7 @@ Deno.test("nginx terminates TLS for websocketd (plain and --ssl backends): Count
     const { dir, www } = await makeRunDir("nginx");
     teardown.add(dir, (d) => Deno.remove(d, { recursive: true }));
     await publishPages(www, ["wsstest.html"]);
-    const certs = await makeCerts(tools.paths.openssl!, dir);
+    const certs = await makeCerts({ openssl: tools.paths.openssl!, dir });
     const program = await countProgram(dir);
     const [plain, tls, env] = (await startBackends(teardown, [
       [program, { scoped: true }],
@@ -52,8 +52,8 @@ Deno.test("nginx terminates TLS for websocketd (plain and --ssl backends): Count
       BACKEND_PORT: plain.port,
       TLS_BACKEND_PORT: tls.port,
       ENV_BACKEND_PORT: env.port,
-      CERT: certs.cert,
-      KEY: certs.key,
+      CERT: certs.certFile,
+      KEY: certs.keyFile,
     }, "HTTPS_PORT");
     teardown.add(nginx, async (n) => {
       const status = await n.stop();

@@ -22,8 +22,8 @@
  * @module
  */
 
-import type { TestServer } from "../helpers/server.ts";
-import { sleep } from "../helpers/server.ts";
+import type { TestServer } from "../../testing/server.ts";
+import { sleep } from "../../testing/server.ts";
 import { startBackend, type Teardown } from "./helpers.ts";
 
 /**

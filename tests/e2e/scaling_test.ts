@@ -8,7 +8,7 @@
 
 import { assertEquals } from "../helpers/assert.ts";
 import { RawWs } from "../helpers/raw_ws.ts";
-import type { TestServer } from "../helpers/server.ts";
+import type { TestServer } from "../../testing/server.ts";
 import {
   type Daemon,
   docBlock,

@@ -7,16 +7,9 @@
 
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { RawWs } from "../helpers/raw_ws.ts";
-import { entry, freePort, startServer } from "../helpers/server.ts";
-import {
-  countProgram,
-  docBlock,
-  findTool,
-  findTools,
-  makeCerts,
-  makeRunDir,
-  skipOrFail,
-} from "./helpers.ts";
+import { entry, freePort, startServer } from "../../testing/server.ts";
+import { countProgram, docBlock, findTool, findTools, makeRunDir, skipOrFail } from "./helpers.ts";
+import { makeCerts } from "../helpers/certs.ts";
 
 /** `Key=value` settings of a unit, continuation lines joined (last value wins). */
 function unitSettings(unit: string): Map<string, string> {
@@ -35,7 +28,7 @@ Deno.test("systemd unit: ExecStart's scoped permissions serve wss://, ExecReload
   const settings = unitSettings(unit);
   const { dir } = await makeRunDir("systemd");
   try {
-    const certs = await makeCerts(tools.paths.openssl!, dir);
+    const certs = await makeCerts({ openssl: tools.paths.openssl!, dir });
     const program = await countProgram(dir);
     const port = freePort();
     // the unit's concrete paths and port, and what stands in for them here
@@ -43,8 +36,8 @@ Deno.test("systemd unit: ExecStart's scoped permissions serve wss://, ExecReload
       ["/usr/local/bin/deno", Deno.execPath()],
       ["/opt/websocketd/main.ts", entry()],
       ["/usr/local/bin/count", program],
-      ["/etc/websocketd/tls/server.crt", certs.cert],
-      ["/etc/websocketd/tls/server.key", certs.key],
+      ["/etc/websocketd/tls/server.crt", certs.certFile],
+      ["/etc/websocketd/tls/server.key", certs.keyFile],
       [":8080", `:${port}`],
       ["=8080", `=${port}`],
     ];
@@ -85,7 +78,7 @@ Deno.test("systemd unit: ExecStart's scoped permissions serve wss://, ExecReload
     const server = await startServer(args, { perms, port, noListenFlags: true });
     let stopped = false;
     try {
-      const tls = { caCerts: [await Deno.readTextFile(certs.caCert)], hostname: "localhost" };
+      const tls = { caCerts: [certs.ca], hostname: "localhost" };
       const ws = await RawWs.connect(port, { tls });
       try {
         assertEquals(ws.response.status, 101);

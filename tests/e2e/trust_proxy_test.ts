@@ -10,12 +10,11 @@
 import net from "node:net";
 import tls from "node:tls";
 import { assertEquals } from "../helpers/assert.ts";
-import type { TestServer } from "../helpers/server.ts";
+import type { TestServer } from "../../testing/server.ts";
 import {
   docBlock,
   EXAMPLES,
   findTools,
-  makeCerts,
   makeRunDir,
   parseEnv,
   skipOrFail,
@@ -24,6 +23,7 @@ import {
   startNginx,
   Teardown,
 } from "./helpers.ts";
+import { makeCerts } from "../helpers/certs.ts";
 
 const CLIENT = "127.0.0.5";
 const FORGED = "6.6.6.6";
@@ -95,7 +95,7 @@ Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client
   try {
     const { dir, www } = await makeRunDir("trustproxy");
     teardown.add(dir, (d) => Deno.remove(d, { recursive: true }));
-    const certs = await makeCerts(tools.paths.openssl!, dir);
+    const certs = await makeCerts({ openssl: tools.paths.openssl!, dir });
     // each with the headers its proxy writes, as docs/deploy says
     const [env, nginxEnv] = (await startBackends(teardown, [
       [`${EXAMPLES}/dump-env.sh`, {
@@ -151,8 +151,8 @@ Deno.test("--trust-proxy behind Apache and nginx: REMOTE_ADDR is the real client
         BACKEND_PORT: nginxEnv.port,
         TLS_BACKEND_PORT: nginxEnv.port,
         ENV_BACKEND_PORT: nginxEnv.port,
-        CERT: certs.cert,
-        KEY: certs.key,
+        CERT: certs.certFile,
+        KEY: certs.keyFile,
       },
       "HTTPS_PORT",
     );

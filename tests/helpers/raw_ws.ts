@@ -6,6 +6,15 @@
  * @module
  */
 
+import {
+  clientFrame,
+  closePayload,
+  concat,
+  concatAll,
+  indexOf,
+  writeAll,
+} from "../../testing/wire.ts";
+
 /** One frame or event received from the server. */
 export type Received =
   | { type: "text"; text: string; bytes: Uint8Array; frames: number }
@@ -49,49 +58,8 @@ export interface ConnectOptions {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Builds a masked client frame. */
-export function clientFrame(
-  opcode: number,
-  payload: Uint8Array,
-  opts: { fin?: boolean; mask?: boolean; rsv?: number } = {},
-): Uint8Array {
-  const fin = opts.fin ?? true;
-  const masked = opts.mask ?? true;
-  const len = payload.length;
-  const hlen = (len < 126 ? 2 : len < 65536 ? 4 : 10) + (masked ? 4 : 0);
-  const out = new Uint8Array(hlen + len);
-  out[0] = (fin ? 0x80 : 0) | ((opts.rsv ?? 0) << 4) | opcode;
-  let at = 2;
-  if (len < 126) out[1] = len;
-  else if (len < 65536) {
-    out[1] = 126;
-    out[2] = len >> 8;
-    out[3] = len & 0xff;
-    at = 4;
-  } else {
-    out[1] = 127;
-    new DataView(out.buffer).setBigUint64(2, BigInt(len));
-    at = 10;
-  }
-  if (masked) {
-    out[1]! |= 0x80;
-    const mask = crypto.getRandomValues(new Uint8Array(4));
-    out.set(mask, at);
-    at += 4;
-    for (let i = 0; i < len; i++) out[at + i] = payload[i]! ^ mask[i & 3]!;
-  } else out.set(payload, at);
-  return out;
-}
-
-/** A close frame payload. */
-export function closePayload(code: number, reason = ""): Uint8Array {
-  const r = enc.encode(reason);
-  const p = new Uint8Array(2 + r.length);
-  p[0] = code >> 8;
-  p[1] = code & 0xff;
-  p.set(r, 2);
-  return p;
-}
+// the frame encoder lives with the other wire helpers; re-exported for the tests that use the client
+export { clientFrame, closePayload } from "../../testing/wire.ts";
 
 /** A raw client connection. Always call {@link RawWs.close} or {@link RawWs.drop}. */
 export class RawWs {
@@ -202,13 +170,13 @@ export class RawWs {
     while (true) {
       let eol: number;
       while ((eol = indexOf(this.#buf, enc.encode("\r\n"))) < 0) {
-        if (!(await this.#fill())) return dec.decode(parts.reduce(concat, new Uint8Array(0)));
+        if (!(await this.#fill())) return dec.decode(concatAll(parts));
       }
       const size = parseInt(dec.decode(this.#buf.subarray(0, eol)), 16);
       while (this.#buf.length < eol + 2 + size + 2 && await this.#fill());
       parts.push(this.#buf.slice(eol + 2, eol + 2 + size));
       this.#buf = this.#buf.slice(eol + 2 + size + 2);
-      if (size === 0) return dec.decode(parts.reduce(concat, new Uint8Array(0)));
+      if (size === 0) return dec.decode(concatAll(parts));
     }
   }
 
@@ -255,7 +223,7 @@ export class RawWs {
       f.parts.push(payload);
       f.frames++;
       if (fin) {
-        const bytes = f.parts.length === 1 ? f.parts[0]! : f.parts.reduce(concat);
+        const bytes = f.parts.length === 1 ? f.parts[0]! : concatAll(f.parts);
         this.#frag = null;
         if (f.type === "text") {
           this.#push({ type: "text", text: dec.decode(bytes), bytes, frames: f.frames });
@@ -370,26 +338,4 @@ export class RawWs {
     } catch { /* already closed */ }
     await this.#reader;
   }
-}
-
-/** `a` followed by `b`, in a new buffer. */
-export function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-/** Where `needle` first occurs in `hay`, or -1. */
-export function indexOf(hay: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }

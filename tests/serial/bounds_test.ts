@@ -16,7 +16,6 @@ import {
   Canary,
   descendants,
   leanSession,
-  maskedFrame,
   openFds,
   pool,
   rawRequest,
@@ -24,12 +23,11 @@ import {
   rssKiB,
   settle,
   startServerUlimit,
-  stopWithin,
   tempScript,
   upgradeRequest,
-  writeAll,
-} from "../helpers/load.ts";
-import { sleep } from "../helpers/server.ts";
+} from "../../testing/load.ts";
+import { sleep } from "../../testing/server.ts";
+import { clientFrame, writeAll } from "../../testing/wire.ts";
 
 /** A session that sends one line, expects it back, and closes with 1000. */
 async function echoOnce(port: number, i: number): Promise<string | null> {
@@ -82,7 +80,7 @@ Deno.test("churn leaks nothing: the live heap after GC stays flat over 3 batches
     assert(fds <= fds0 + 2, `open fds ${fds0} → ${fds}`);
     assertEquals(server.grep(/Uncaught|Unhandled|Session failed|out of memory/i), []);
   } finally {
-    assertEquals((await stopWithin(server)).code, 0);
+    assertEquals((await server.stop()).code, 0);
     await removeScriptDir(prog);
   }
 });
@@ -111,7 +109,7 @@ Deno.test("a 300 MB line without a newline is one message, and the server's RSS 
     console.log(`300 MB line: server RSS peak +${grew.toFixed(1)} MiB`);
     assert(grew < 143, `server RSS peaked ${grew.toFixed(1)} MiB above its start`);
   } finally {
-    assertEquals((await stopWithin(server)).code, 0);
+    assertEquals((await server.stop()).code, 0);
     await removeScriptDir(prog);
   }
 });
@@ -126,7 +124,7 @@ Deno.test("clients flooding 6 × 64 MiB at a program that never reads: RSS stays
     const flood = async () => {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
       await conn.write(new TextEncoder().encode(upgradeRequest("/")));
-      const chunk = maskedFrame(0x2, new Uint8Array(64 * 1024));
+      const chunk = clientFrame(0x2, new Uint8Array(64 * 1024));
       const writer = (async () => {
         for (let i = 0; i < 1024; i++) await writeAll(conn, chunk);
       })().catch(() => {});
@@ -156,7 +154,7 @@ Deno.test("clients flooding 6 × 64 MiB at a program that never reads: RSS stays
     // 384 MiB were sent; the bound is 1 MiB of inbound queue per session plus socket buffers
     assert(grew < 96, `server RSS peaked ${grew.toFixed(1)} MiB above its start`);
   } finally {
-    assertEquals((await stopWithin(server)).code, 0);
+    assertEquals((await server.stop()).code, 0);
     await removeScriptDir(prog);
   }
 });
@@ -183,7 +181,7 @@ Deno.test("200 handshakes at once: a live session's echo never waits 2 s", async
     assertEquals(stalls, []);
   } finally {
     canary.close();
-    assertEquals((await stopWithin(server, 30000)).code, 0);
+    assertEquals((await server.stop()).code, 0);
   }
 });
 
@@ -218,7 +216,7 @@ Deno.test("40 wrong-password handshakes against bcrypt cost 10: a live session's
     assert(slowest < 250, `a live session's echo waited ${slowest.toFixed(1)} ms`);
   } finally {
     canary.close();
-    assertEquals((await stopWithin(server)).code, 0);
+    assertEquals((await server.stop()).code, 0);
     await removeScriptDir(prog);
   }
 });
@@ -234,7 +232,7 @@ Deno.test("a client that floods pings and never reads: one pong is owed at most,
     const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(server.pid))), 20);
     // 2,000,000 pings of 125 bytes (262 MB); answering each would queue 254 MB of pongs, while
     // what is owed stays one pong (the rest of the growth is read buffers awaiting GC)
-    const ping = maskedFrame(0x9, new Uint8Array(125));
+    const ping = clientFrame(0x9, new Uint8Array(125));
     const burst = new Uint8Array(ping.length * 4000);
     for (let i = 0; i < 4000; i++) burst.set(ping, i * ping.length);
     try {
@@ -248,7 +246,7 @@ Deno.test("a client that floods pings and never reads: one pong is owed at most,
     console.log(`2,000,000 pings, no reads: server RSS peak +${grew.toFixed(1)} MiB`);
     assert(grew < 128, `server RSS peaked ${grew.toFixed(1)} MiB above its start`);
   } finally {
-    assertEquals((await stopWithin(server)).code, 0);
+    assertEquals((await server.stop()).code, 0);
     await removeScriptDir(prog);
   }
 });
@@ -289,7 +287,7 @@ Deno.test("a 256 MiB upload to a CGI script that reads slowly streams through; R
     console.log(`256 MiB upload to a slow reader: server RSS peak +${grew.toFixed(1)} MiB`);
     assert(grew < 96, `server RSS peaked ${grew.toFixed(1)} MiB above its start`);
   } finally {
-    assertEquals((await stopWithin(server)).code, 0);
+    assertEquals((await server.stop()).code, 0);
     await removeScriptDir(prog);
   }
 });

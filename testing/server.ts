@@ -1,12 +1,20 @@
 /**
- * Starts the real server as a subprocess for behaviour tests and collects
- * its log. `WSD_TARGET=bundle` runs the bundled `dist/websocketd.js` instead
- * of `main.ts`, so the same tests cover the shipped artifact.
+ * Starts the real server as a subprocess for behaviour tests (and the soak)
+ * and collects its log. `WSD_TARGET=bundle` runs the bundled
+ * `dist/websocketd.js` instead of `main.ts`, so the same tests cover the
+ * shipped artifact.
+ *
+ * ```ts
+ * await using server = await startServer([TESTPROG, m, "echo"]);
+ * // ... at the end of the scope: SIGTERM, and exit status 0 is asserted
+ * ```
  *
  * @module
  */
 
-export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+import nodeAssert from "node:assert/strict";
+
+export const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 export const FIXTURES = `${ROOT}/tests/fixtures`;
 /** The multi-mode test program. */
 export const TESTPROG = `${FIXTURES}/testprog.sh`;
@@ -148,12 +156,45 @@ export class TestServer {
     if (!this.#exited) this.#child.kill(sig);
   }
 
-  /** Stops the server (SIGTERM) and returns its exit status; everything is released. */
-  async stop(sig: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+  /**
+   * Stops the server with `sig` and returns its exit status; everything is
+   * released. A server still running `withinMs` later hangs in shutdown: it
+   * is killed (SIGKILL) so the run goes on, and the hang is an error.
+   */
+  async stop(sig: Deno.Signal = "SIGTERM", withinMs = 15_000): Promise<Deno.CommandStatus> {
     this.kill(sig);
-    const status = await this.#status;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), withinMs)));
+    const status = await Promise.race([this.#status, late]);
+    clearTimeout(timer);
+    if (!status) {
+      const programs = await childCount(this.pid);
+      this.kill("SIGKILL");
+      await this.exited();
+      throw new Error(
+        `server did not exit within ${withinMs} ms of ${sig} (${programs} programs left):\n${
+          this.lines.slice(-20).join("\n")
+        }`,
+      );
+    }
     await Promise.all(this.#pumps);
     return status;
+  }
+
+  /**
+   * For `await using server = await startServer([...])`: when the scope
+   * ends, the server is stopped with SIGTERM and must exit with status 0
+   * (a clean shutdown is part of every test that starts one).
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const { code } = await this.stop();
+    nodeAssert.equal(
+      code,
+      0,
+      `the server exited with status ${code} on SIGTERM:\n${this.lines.slice(-20).join("\n")}\n${
+        this.stderr.slice(-2000)
+      }`,
+    );
   }
 
   /** Waits for the server to exit on its own. */
@@ -219,6 +260,17 @@ export async function runCli(
     stdout: new TextDecoder().decode(out.stdout),
     stderr: new TextDecoder().decode(out.stderr),
   };
+}
+
+/** How many child processes `pid` has (for a report; -1 when pgrep fails). */
+async function childCount(pid: number): Promise<number> {
+  try {
+    const out = await new Deno.Command("pgrep", { args: ["-P", String(pid)], stdout: "piped" })
+      .output();
+    return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).length;
+  } catch {
+    return -1;
+  }
 }
 
 /** Pids of live processes (other than servers under test) whose command line contains `marker`. */

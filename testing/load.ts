@@ -1,16 +1,17 @@
 /**
- * Tools for the hostile and load tests: raw HTTP requests that nothing
- * normalises, a lean WebSocket client cheap enough for thousands of
- * sessions, bounded-concurrency pools, `/proc` readings of the server
- * (RSS, open fds, descendants), a server started with a raised fd limit,
- * and a canary session that keeps proving the server still echoes.
+ * Tools for the hostile and load tests and for the soak (`scripts/soak.ts`):
+ * raw HTTP requests that nothing normalises, a lean WebSocket client cheap
+ * enough for thousands of sessions, bounded-concurrency pools, `/proc`
+ * readings of the server (RSS, open fds, descendants), a server started
+ * with a raised fd limit, and a canary session that keeps proving the
+ * server still echoes.
  *
  * @module
  */
 
-import { assert, assertEquals } from "./assert.ts";
-import { concat, indexOf } from "./raw_ws.ts";
+import nodeAssert from "node:assert/strict";
 import { ALL_PERMS, entry, freePort, ROOT, TestServer } from "./server.ts";
+import { clientFrame, concat, concatAll, indexOf, writeAll } from "./wire.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -139,25 +140,6 @@ export function upgradeRequest(target: string, headers: Record<string, string> =
   return `GET ${target} HTTP/1.1\r\n${headerLines(defaults, headers)}\r\n`;
 }
 
-/** A masked client frame (mask all zeroes: masking is mandatory, its value is not). */
-export function maskedFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
-  const len = payload.length;
-  const hlen = (len < 126 ? 2 : len < 65536 ? 4 : 10) + 4;
-  const out = new Uint8Array(hlen + len);
-  out[0] = (fin ? 0x80 : 0) | opcode;
-  if (len < 126) out[1] = 0x80 | len;
-  else if (len < 65536) {
-    out[1] = 0x80 | 126;
-    out[2] = len >> 8;
-    out[3] = len & 0xff;
-  } else {
-    out[1] = 0x80 | 127;
-    new DataView(out.buffer).setBigUint64(2, BigInt(len));
-  }
-  out.set(payload, hlen);
-  return out;
-}
-
 /** What one lean session ended with. */
 export interface LeanResult {
   /** Handshake status (101 for a session). */
@@ -259,7 +241,7 @@ export async function leanSession(port: number, opts: LeanOptions = {}): Promise
     result.status = Number(dec.decode(buf.subarray(9, 12)));
     off = end + 4;
     if (result.status !== 101) return result;
-    for (const t of opts.send ?? []) await send(maskedFrame(0x1, enc.encode(t)));
+    for (const t of opts.send ?? []) await send(clientFrame(0x1, enc.encode(t)));
     let fragParts: Uint8Array[] = [];
     let fragText = false;
     while (true) {
@@ -285,12 +267,12 @@ export async function leanSession(port: number, opts: LeanOptions = {}): Promise
         if (op === 0x8) {
           result.closeCode = len >= 2 ? (payload[0]! << 8) | payload[1]! : null;
           result.closeReason = dec.decode(payload.subarray(2));
-          if (!closedByUs) await send(maskedFrame(0x8, payload.slice(0, 2)));
+          if (!closedByUs) await send(clientFrame(0x8, payload.slice(0, 2)));
           closedByUs = true;
           continue;
         }
         if (op === 0x9) {
-          await send(maskedFrame(0xa, payload.slice()));
+          await send(clientFrame(0xa, payload.slice()));
           continue;
         }
         if (op === 0xa) continue;
@@ -302,14 +284,14 @@ export async function leanSession(port: number, opts: LeanOptions = {}): Promise
         if (!fin) continue;
         const index = result.messages++;
         if (opts.onText && fragText) {
-          const whole = fragParts.length === 1 ? fragParts[0]! : fragParts.reduce(concat);
+          const whole = fragParts.length === 1 ? fragParts[0]! : concatAll(fragParts);
           const problem = opts.onText(dec.decode(whole), index);
           if (problem && result.error === null) result.error = problem;
         }
         fragParts = [];
         if (opts.closeAfter === result.messages && !closedByUs) {
           closedByUs = true;
-          await send(maskedFrame(0x8, new Uint8Array([0x03, 0xe8])));
+          await send(clientFrame(0x8, new Uint8Array([0x03, 0xe8])));
         }
         if (opts.dropAfter === result.messages) return result;
       }
@@ -604,7 +586,7 @@ export class Canary {
       r,
     ) => (timer = setTimeout(() => r("timeout"), timeoutMs)));
     try {
-      await writeAll(this.#conn, maskedFrame(0x1, enc.encode(text)));
+      await writeAll(this.#conn, clientFrame(0x1, enc.encode(text)));
       const got = await Promise.race([this.#readText(), timeout]);
       if (got !== text) {
         this.#stats.failures.push(`${text}: got ${JSON.stringify(got)}`);
@@ -672,30 +654,6 @@ export class Canary {
 
 const CRLF2 = enc.encode("\r\n\r\n");
 
-/** Writes every byte (Deno.Conn.write may write fewer). */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-}
-
-/**
- * Stops a server with SIGTERM and waits at most `ms` for it to exit. A
- * server that hangs in shutdown is killed (SIGKILL) so the test run goes on,
- * and the hang is reported as an error.
- */
-export async function stopWithin(server: TestServer, ms = 15000): Promise<Deno.CommandStatus> {
-  server.kill("SIGTERM");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)));
-  const status = await Promise.race([server.exited(), late]);
-  clearTimeout(timer);
-  if (status) return status;
-  const pending = descendants(server.pid).length;
-  server.kill("SIGKILL");
-  await server.exited();
-  throw new Error(`server did not exit within ${ms} ms of SIGTERM (${pending} programs left)`);
-}
-
 /**
  * Runs `attacks` while a canary session on `server` (its program at `path`)
  * echoes in the background. `after(what)` checks that the attack's programs
@@ -709,18 +667,18 @@ export async function underAttack(
 ): Promise<void> {
   const canary = await Canary.open(server.port, path);
   try {
-    assert(await canary.roundTrip(), "the canary does not echo to begin with");
+    nodeAssert.ok(await canary.roundTrip(), "the canary does not echo to begin with");
     canary.start(100);
     await attacks(async (what) => {
       // exactly one program: the canary's (0 would mean the attack killed it)
       const left = await settle(() => descendants(server.pid), (d) => d.length === 1, 8000);
-      assertEquals(left.length, 1, `${what}: programs left: ${left}`);
-      assert(
+      nodeAssert.equal(left.length, 1, `${what}: programs left: ${left}`);
+      nodeAssert.ok(
         await canary.progressed(5000),
         `${what}: the canary stopped echoing: ${canary.stats.failures}`,
       );
     });
-    assertEquals(server.grep(/Uncaught|Unhandled|Session failed/), []);
+    nodeAssert.deepStrictEqual(server.grep(/Uncaught|Unhandled|Session failed/), []);
   } finally {
     await canary.stop();
     canary.close();

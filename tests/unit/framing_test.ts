@@ -2,35 +2,17 @@
  * Unit tests for the two codecs: program output → frames, client frames → messages.
  */
 
-import { assert, assertEquals } from "./helpers/assert.ts";
-import { BinaryFramer, FRAGMENT_BYTES, LineFramer } from "../lib/session/framing.ts";
-import { Close, FrameParser, Op } from "../lib/ws/codec.ts";
-import { clientFrame, closePayload } from "./helpers/raw_ws.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
+import { BinaryFramer, FRAGMENT_BYTES, LineFramer } from "../../lib/session/framing.ts";
+import { Close, FrameParser, Op, readServerFrames } from "../../lib/ws/codec.ts";
+import { clientFrame, closePayload } from "../../testing/wire.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /** Decodes server frames into [opcode, fin, text] triples. */
 function frames(buf: Uint8Array | null): [number, boolean, string][] {
-  const out: [number, boolean, string][] = [];
-  if (!buf) return out;
-  let at = 0;
-  while (at < buf.length) {
-    const fin = (buf[at]! & 0x80) !== 0;
-    const op = buf[at]! & 0x0f;
-    let len = buf[at + 1]! & 0x7f;
-    at += 2;
-    if (len === 126) {
-      len = (buf[at]! << 8) | buf[at + 1]!;
-      at += 2;
-    } else if (len === 127) {
-      len = Number(new DataView(buf.buffer, buf.byteOffset + at, 8).getBigUint64(0));
-      at += 8;
-    }
-    out.push([op, fin, dec.decode(buf.subarray(at, at + len))]);
-    at += len;
-  }
-  return out;
+  return buf ? [...readServerFrames(buf)].map((f) => [f.opcode, f.fin, dec.decode(f.payload)]) : [];
 }
 
 Deno.test("lines split on \\n only; one CR before it is dropped; empty lines are messages", () => {

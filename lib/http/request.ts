@@ -205,12 +205,26 @@ function nodeBody(req: IncomingMessage): ReadableStream<Uint8Array> {
   }, { highWaterMark: 4 });
 }
 
-let lastId = 0n;
+let lastMs = 0;
+let lastSub = 0;
 
-/** A unique decimal nanosecond timestamp (UNIQUE_ID and the log id); strictly increasing. */
+/**
+ * A unique decimal nanosecond timestamp (UNIQUE_ID and the log id); strictly
+ * increasing. Built as milliseconds and a six-digit sub-millisecond part:
+ * nanoseconds since 1970 do not fit a double, and BigInt costs more.
+ */
 export function uniqueId(): string {
-  const now = BigInt(Date.now()) * 1_000_000n +
-    BigInt(Math.floor((performance.now() % 1) * 1_000_000));
-  lastId = now > lastId ? now : lastId + 1n;
-  return lastId.toString();
+  let ms = Date.now();
+  let sub = Math.floor((performance.now() % 1) * 1_000_000);
+  if (ms < lastMs || (ms === lastMs && sub <= lastSub)) {
+    ms = lastMs;
+    sub = lastSub + 1;
+    if (sub === 1_000_000) {
+      ms++;
+      sub = 0;
+    }
+  }
+  lastMs = ms;
+  lastSub = sub;
+  return `${ms}${String(sub).padStart(6, "0")}`;
 }

@@ -39,10 +39,14 @@ export function groupSpawnMethod(): string {
   return setsidPath() ?? "detached";
 }
 
+/** What {@link assertRunnable} found for a path, valid while the file's stat is unchanged. */
+const runnable = new Map<string, string>();
+
 /**
  * Fails like a direct spawn would when the program cannot run, so a missing
  * or non-executable program started through setsid(1) is reported as such
- * rather than as setsid's exit status.
+ * rather than as setsid's exit status. One stat per start: the rest (the
+ * `#!` line, its interpreter) is remembered while the file is unchanged.
  */
 export function assertRunnable(command: string, cwd?: string): void {
   const path = command.startsWith("/") || !cwd ? command : `${cwd}/${command}`;
@@ -58,6 +62,8 @@ export function assertRunnable(command: string, cwd?: string): void {
   if (!info.isFile || ((info.mode ?? 0o755) & 0o111) === 0) {
     throw new Deno.errors.PermissionDenied(`Failed to spawn '${command}': Permission denied`);
   }
+  const seen = `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+  if (runnable.get(path) === seen) return;
   // a script whose #! interpreter is missing fails in exec, which happens inside setsid
   const interpreter = shebang(path);
   if (interpreter) {
@@ -71,6 +77,8 @@ export function assertRunnable(command: string, cwd?: string): void {
       }
     }
   }
+  if (runnable.size > 1000) runnable.clear();
+  runnable.set(path, seen);
 }
 
 /** The interpreter named on a script's `#!` line, if any (null when unreadable). */

@@ -96,12 +96,19 @@ export class TrustedProxies {
       const ip = parseIp(addr!);
       if (!ip) throw new Error(`--trust-proxy: '${entry}' is not an IP address or CIDR range`);
       const bytes = normalize(ip);
-      const max = bytes.length * 8;
+      // The prefix counts bits of the address as written. An IPv4-mapped entry
+      // (::ffff:a.b.c.d/N) is the IPv4 range /N-96, so N must be 96-128. (Found by
+      // tests/property/proxy.ts: the limit used to be 32 and the prefix became
+      // negative, so `::ffff:127.0.0.1` trusted every IPv4 peer.)
+      const mapped = bytes.length === 4 && ip.length === 16;
+      const max = ip.length * 8;
       const prefix = bits === undefined ? max : Number(bits);
-      if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || bits === "") {
+      if (
+        !Number.isInteger(prefix) || prefix < (mapped ? 96 : 0) || prefix > max || bits === ""
+      ) {
         throw new Error(`--trust-proxy: '${entry}' has a bad prefix length`);
       }
-      return { bytes, prefix: bytes.length === 4 && ip.length === 16 ? prefix - 96 : prefix };
+      return { bytes, prefix: mapped ? prefix - 96 : prefix };
     });
   }
 

@@ -195,27 +195,49 @@ function assertSafeNode(n: { addr: string; port: string }, from: string): void {
   );
 }
 
-/** The nodes each hop names, nearest proxy last, as forwardedClient must read them. */
-function hopsOf(trust: ProxyTrust, raw: string[]): string[] {
-  const values = (name: string) => {
-    const out: string[] = [];
+/** What one hop says: its node, and the scheme and host the client used, if said. */
+interface HopView {
+  node: string;
+  proto?: string;
+  host?: string;
+}
+
+/**
+ * The hops as forwardedClient must read them, nearest proxy last: the
+ * X-Forwarded-For nodes (scheme and host from the right-most
+ * X-Forwarded-Proto/-Host value, when trusted), or the RFC 7239 elements.
+ */
+export function hopsOf(trust: ProxyTrust, raw: string[]): HopView[] {
+  const list = (name: string) => {
+    const values: string[] = [];
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      if (raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
+      if (raw[i]!.toLowerCase() === name) values.push(raw[i + 1]!);
     }
-    return out;
+    return values.join(",").split(",").map((s) => s.trim()).filter(Boolean);
   };
-  const list = (name: string) =>
-    values(name).join(",").split(",").map((s) => s.trim()).filter(Boolean);
-  if (!trust.headers.has("forwarded")) return list("x-forwarded-for");
+  const unquote = (v: string) =>
+    v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, "$1") : v;
+  if (!trust.headers.has("forwarded")) {
+    const proto = trust.headers.has("x-forwarded-proto")
+      ? list("x-forwarded-proto").at(-1)?.toLowerCase()
+      : undefined;
+    const host = trust.headers.has("x-forwarded-host")
+      ? list("x-forwarded-host").at(-1)
+      : undefined;
+    return list("x-forwarded-for").map((node) => ({ node, proto, host }));
+  }
   return list("forwarded").map((el) => {
-    let node = "";
+    const hop: HopView = { node: "" };
     for (const pair of el.split(";")) {
       const eq = pair.indexOf("=");
-      if (eq < 0 || pair.slice(0, eq).trim().toLowerCase() !== "for") continue;
-      const v = pair.slice(eq + 1).trim();
-      node = v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, "$1") : v;
+      if (eq < 0) continue;
+      const key = pair.slice(0, eq).trim().toLowerCase();
+      const value = unquote(pair.slice(eq + 1).trim());
+      if (key === "for") hop.node = value;
+      if (key === "proto") hop.proto = value.toLowerCase();
+      if (key === "host") hop.host = value;
     }
-    return node;
+    return hop;
   });
 }
 
@@ -356,41 +378,47 @@ export const proxyProperties: PropertyCase[] = [
         assertEquals(facts, null, `${what}: an untrusted peer was believed`);
         return;
       }
-      if (facts === null) return;
-      assertSafeNode(facts, what);
-      if (facts.host !== undefined) {
-        assert(/^[A-Za-z0-9.:[\]-]+$/.test(facts.host), `${what}: host`);
-        assert(facts.host.length <= 260, `${what}: host length`);
-      }
-      // tls only from a scheme the chosen hop (or the nearest proxy) wrote
-      if (facts.tls !== undefined) {
-        const schemes = rawHeaders.filter((_, i) => i % 2 === 1).join(" ").toLowerCase();
-        assert(
-          /\b(https?|wss?)\b/.test(schemes),
-          `${what}: tls ${facts.tls} from no http/https/ws/wss`,
-        );
-      }
       // the client is the right-most hop that is not a trusted proxy; if every hop is
       // trusted, the left-most one; an unusable chosen hop means nothing is believed
       const hops = hopsOf(trust, rawHeaders);
       let chosen = 0;
       for (let i = hops.length - 1; i >= 0; i--) {
-        const n = parseNode(hops[i]!);
+        const n = parseNode(hops[i]!.node);
         if (!n || !trust.proxies.has(n.addr)) {
           chosen = i;
           break;
         }
       }
-      const expected = parseNode(hops[chosen] ?? "");
+      const hop = hops[chosen];
+      const expected = hop ? parseNode(hop.node) : null;
+      if (expected === null) {
+        assertEquals(facts, null, what);
+        return;
+      }
+      assert(facts !== null, `${what}: expected ${JSON.stringify(expected)}`);
+      assertSafeNode(facts, what);
       assertEquals({ addr: facts.addr, port: facts.port }, expected, what);
       if (trust.proxies.has(facts.addr)) {
         assert(
           hops.every((h) => {
-            const n = parseNode(h);
+            const n = parseNode(h.node);
             return n !== null && trust.proxies.has(n.addr);
           }),
           `${what}: a trusted proxy chosen as the client while an untrusted hop exists`,
         );
+      }
+      // TLS only from http/https/ws/wss, as that hop (or the nearest proxy) wrote it
+      const tls = { https: true, wss: true, http: false, ws: false }[hop!.proto ?? ""];
+      assertEquals(facts.tls, tls, `${what}: tls from proto ${JSON.stringify(hop!.proto)}`);
+      // a host only as written, and only of name or IP characters
+      if (facts.host !== undefined) {
+        assertEquals(facts.host, hop!.host, what);
+        assert(/^[A-Za-z0-9.:[\]-]+$/.test(facts.host), `${what}: host`);
+        assert(facts.host.length <= 260, `${what}: host length`);
+      }
+      const plain = /^[a-z0-9]+(\.[a-z0-9]+)*(:[1-9]\d{0,3})?$/i;
+      if (hop!.host !== undefined && hop!.host.length <= 200 && plain.test(hop!.host)) {
+        assertEquals(facts.host, hop!.host, `${what}: a plain host name was dropped`);
       }
     },
   ),

@@ -39,6 +39,14 @@ export function parseHeaderFlag(text: string): [string, string] {
   if (!isToken(name)) {
     throw new Error(`'${escape(text)}': the header name '${escape(name)}' is not an HTTP token`);
   }
+  // A character above U+00FF (`€`, `\u010a`) cannot go on a header line: node:http then
+  // throws at every writeHead, and each plain HTTP answer became a dropped connection.
+  // (Found by tests/property/headers.ts.)
+  if (!FIELD_VALUE.test(value)) {
+    throw new Error(
+      `'${escape(text)}': the value has characters a header cannot carry (only Latin-1 text)`,
+    );
+  }
   return [canonicalHeaderName(name), value];
 }
 

@@ -96,15 +96,18 @@ export class TrustedProxies {
       const ip = parseIp(addr!);
       if (!ip) throw new Error(`--trust-proxy: '${entry}' is not an IP address or CIDR range`);
       const bytes = normalize(ip);
-      // the prefix counts bits of the address as written: up to 128 for IPv4-mapped IPv6
+      // The prefix counts bits of the address as written. An IPv4-mapped entry
+      // (::ffff:a.b.c.d/N) is the IPv4 range /N-96, so N must be 96-128: a shorter one
+      // would cover every IPv4 client.
+      const mapped = bytes.length === 4 && ip.length === 16;
       const max = ip.length * 8;
       const prefix = bits === undefined ? max : Number(bits);
-      if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || bits === "") {
+      if (
+        !Number.isInteger(prefix) || prefix < (mapped ? 96 : 0) || prefix > max || bits === ""
+      ) {
         throw new Error(`--trust-proxy: '${entry}' has a bad prefix length`);
       }
-      // ::ffff:a.b.c.d/N is the IPv4 range /N-96 (a shorter prefix covers every IPv4 address)
-      const mapped = bytes.length === 4 && ip.length === 16;
-      return { bytes, prefix: mapped ? Math.max(prefix - 96, 0) : prefix };
+      return { bytes, prefix: mapped ? prefix - 96 : prefix };
     });
   }
 

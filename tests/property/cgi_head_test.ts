@@ -1,0 +1,9 @@
+/**
+ * CGI header block properties (tests/property/cgi_head.ts) with a fixed seed.
+ * `deno task fuzz` runs the same ones with random seeds.
+ */
+
+import { cgiHeadProperties } from "./cgi_head.ts";
+import { registerProperties } from "./harness.ts";
+
+registerProperties("tests/property/cgi_head_test.ts", cgiHeadProperties);

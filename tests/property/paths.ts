@@ -342,7 +342,7 @@ export const pathProperties: PropertyCase[] = [
     },
   ),
   property(
-    "paths: withoutParam drops exactly the named parameters, others byte for byte",
+    "paths: withoutParam drops exactly the parameters named so once decoded, others byte for byte",
     3000,
     fc.tuple(
       fc.array(
@@ -369,8 +369,10 @@ export const pathProperties: PropertyCase[] = [
           return key;
         }
       };
+      // a parameter whose decoded name matches is dropped, escaped or not (the credential
+      // check decodes names too); a query with neither the name nor an escape is untouched
       const kept = query.split("&").filter((p) => keyOf(p) !== name);
-      if (query.includes(name)) assertEquals(out, kept.join("&"));
+      if (query.includes(name) || query.includes("%")) assertEquals(out, kept.join("&"));
       else assertEquals(out, query);
       assertEquals(withoutParam(out, name), out, "not idempotent");
     },

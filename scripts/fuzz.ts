@@ -1,5 +1,5 @@
 /**
- * `deno task fuzz`: the property tests of tests/property/ run long, with
+ * `deno task fuzz`: the properties of testing/property/ (which tests/property/ runs quickly) run long, with
  * random seeds. `deno task test` runs the same properties with one fixed
  * seed for a few seconds; this runs each in turns of `--slice` seconds with
  * a fresh seed per turn, for `--seconds` in all.
@@ -24,12 +24,12 @@
  * @module
  */
 
-import { cgiHeadProperties } from "../tests/property/cgi_head.ts";
-import { codecProperties } from "../tests/property/codec.ts";
-import { headerProperties } from "../tests/property/headers.ts";
-import { type PropertyCase, replayCommand } from "../tests/property/harness.ts";
-import { pathProperties } from "../tests/property/paths.ts";
-import { proxyProperties } from "../tests/property/proxy.ts";
+import { cgiHeadProperties } from "../testing/property/cgi_head.ts";
+import { codecProperties } from "../testing/property/codec.ts";
+import { headerProperties } from "../testing/property/headers.ts";
+import { type PropertyCase, replayCommand } from "../testing/property/harness.ts";
+import { pathProperties } from "../testing/property/paths.ts";
+import { proxyProperties } from "../testing/property/proxy.ts";
 
 const SUITES: [string, PropertyCase[]][] = [
   ["tests/property/codec_test.ts", codecProperties],

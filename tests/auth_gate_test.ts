@@ -9,7 +9,7 @@ import { AuthGate, MAX_CHECKS_IN_FLIGHT, MAX_CHECKS_WAITING } from "../lib/http/
 import type { AuthOutcome, Credentials } from "../lib/http/auth.ts";
 import { parseHtpasswd } from "../lib/http/htpasswd.ts";
 import { createHash } from "node:crypto";
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { FIXTURES, ROOT } from "../testing/server.ts";
 
 const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${password}`)}`;

@@ -4,7 +4,7 @@
  * Timings carry wide margins: CI machines have 2 busy cores.
  */
 
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import {
   marker,
   sleep,

@@ -6,7 +6,7 @@
  */
 
 import { chromium, type ConsoleMessage, type Page } from "playwright-core";
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import {
   marker,

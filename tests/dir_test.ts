@@ -2,7 +2,7 @@
  * `--dir`: URL path → program, SCRIPT_NAME / PATH_INFO, and confinement.
  */
 
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import { startServer } from "../testing/server.ts";
 

@@ -3,7 +3,7 @@
  * exit statuses. The parsing rules themselves: tests/unit/flags_test.ts.
  */
 
-import { assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assertEquals, assertMatch } from "../testing/assert.ts";
 import { runCli, TESTPROG } from "../testing/server.ts";
 
 Deno.test("startup errors: websocketd's messages, streams and exit statuses", async () => {

@@ -3,7 +3,7 @@
  * path cleaning, origin policy, header flags, subprotocols, trusted proxies.
  */
 
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import { marker, startServer, TESTPROG, type TestServer } from "../testing/server.ts";
 

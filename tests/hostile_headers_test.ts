@@ -11,7 +11,7 @@
  * echoing throughout.
  */
 
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
 import { Canary, leanSession, rawRequest, upgradeRequest } from "../testing/load.ts";
 import { startServer, type TestServer } from "../testing/server.ts";
 

@@ -4,7 +4,7 @@
  * the figures of the bounds under load live in tests/serial/.
  */
 
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { rawRequest, upgradeRequest } from "../testing/load.ts";
 import { clientFrame, RawWs } from "./helpers/raw_ws.ts";
 import {

@@ -10,7 +10,7 @@
  * each other) and each keeps well under a minute on 2 cores.
  */
 
-import { assert, assertBetween, assertEquals } from "./helpers/assert.ts";
+import { assert, assertBetween, assertEquals } from "../testing/assert.ts";
 import {
   descendants,
   leanSession,

@@ -10,7 +10,7 @@
  * too large to read), and a 301 leads nowhere outside either.
  */
 
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
 import { Canary, getRequest, type RawAnswer, rawRequest, upgradeRequest } from "../testing/load.ts";
 import { startServer, type TestServer } from "../testing/server.ts";
 

@@ -11,7 +11,7 @@
  * session on the same server keeps echoing.
  */
 
-import { assert, assertBetween, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertBetween, assertEquals, assertMatch } from "../testing/assert.ts";
 import {
   descendants,
   leanSession,

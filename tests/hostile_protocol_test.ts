@@ -10,7 +10,7 @@
  * error.
  */
 
-import { assert, assertBetween, assertEquals } from "./helpers/assert.ts";
+import { assert, assertBetween, assertEquals } from "../testing/assert.ts";
 import { leanSession, rawRequest, rssKiB, underAttack, upgradeRequest } from "../testing/load.ts";
 import { clientFrame, concatAll, writeAll } from "../testing/wire.ts";
 import { marker, sleep, startServer, TESTPROG, type TestServer } from "../testing/server.ts";

@@ -5,7 +5,7 @@
  * handshake bursts that used to freeze live sessions.
  */
 
-import { assert, assertBetween, assertEquals } from "./helpers/assert.ts";
+import { assert, assertBetween, assertEquals } from "../testing/assert.ts";
 import {
   descendants,
   getRequest,

@@ -8,7 +8,7 @@ import bcrypt from "bcryptjs";
 import { decoyFor, parseHtpasswd, verify } from "../lib/http/htpasswd.ts";
 import type { HtpasswdEntry } from "../lib/http/htpasswd.ts";
 import { loadCredentials } from "../lib/http/auth.ts";
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 
 const dec = new TextDecoder();
 

@@ -4,7 +4,7 @@
  * backpressure). Timings carry wide margins: CI machines have 2 busy cores.
  */
 
-import { assert, assertBetween, assertEquals } from "./helpers/assert.ts";
+import { assert, assertBetween, assertEquals } from "../testing/assert.ts";
 import { clientFrame, RawWs } from "./helpers/raw_ws.ts";
 import { marker, sleep, startServer, TESTPROG, waitNoProcesses } from "../testing/server.ts";
 

@@ -3,7 +3,7 @@
  * and host-name addresses.
  */
 
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { makeCerts } from "./helpers/certs.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import { freePort, marker, runCli, startServer, TESTPROG } from "../testing/server.ts";

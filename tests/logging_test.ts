@@ -4,7 +4,7 @@
  * of them.
  */
 
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import { marker, startServer, TESTPROG, type TestServer } from "../testing/server.ts";
 

@@ -2,7 +2,7 @@
  * Operating it: metrics, health, JSON logs, certificate reload, auth, drain.
  */
 
-import { assert, assertBetween, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertBetween, assertEquals, assertMatch } from "../testing/assert.ts";
 import { makeCerts, servedSerial } from "./helpers/certs.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import { marker, sleep, startServer, TESTPROG } from "../testing/server.ts";

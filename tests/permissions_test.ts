@@ -4,7 +4,7 @@
  * itself is built and run where a `denort` runtime is available.
  */
 
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import {
   freePort,

@@ -3,7 +3,7 @@
  * flag table, and this test fails when they drift apart.
  */
 
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { assert, assertEquals } from "../testing/assert.ts";
 import { flagReference } from "../scripts/readme_flags.ts";
 import { FLAGS } from "../lib/cli/flag_table.ts";
 import { ROOT } from "../testing/server.ts";

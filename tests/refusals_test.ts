@@ -3,7 +3,7 @@
  * `--header` and `--header-http` values.
  */
 
-import { assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assertEquals, assertMatch } from "../testing/assert.ts";
 import { rawRequest, upgradeRequest } from "../testing/load.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import { marker, startServer, TESTPROG } from "../testing/server.ts";

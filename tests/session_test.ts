@@ -2,7 +2,7 @@
  * The session bridge, end to end: real server, real programs, raw client.
  */
 
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import { clientFrame, concatAll } from "../testing/wire.ts";
 import { marker, startServer, TESTPROG, waitNoProcesses } from "../testing/server.ts";

@@ -4,7 +4,7 @@
  * real root (symlinks and encoded traversal never reach a file outside).
  */
 
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import {
   marker,

@@ -41,7 +41,7 @@ export function parseHeaderFlag(text: string): [string, string] {
   }
   // A character above U+00FF (`€`, `\u010a`) cannot go on a header line: node:http then
   // throws at every writeHead, and each plain HTTP answer became a dropped connection.
-  // (Found by tests/property/headers.ts.)
+  // (Found by the property tests of testing/property/headers.ts.)
   if (!FIELD_VALUE.test(value)) {
     throw new Error(
       `'${escape(text)}': the value has characters a header cannot carry (only Latin-1 text)`,

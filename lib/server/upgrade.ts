@@ -22,7 +22,7 @@ import { buildEnv } from "../session/env.ts";
 import { INBOUND_HIGH_WATER } from "../session/input.ts";
 import { pipe } from "../session/pipe.ts";
 import type { Fields } from "../util/log.ts";
-import { Close } from "../ws/codec.ts";
+import { Close } from "../ws/protocol.ts";
 import { WsConnection } from "../ws/connection.ts";
 import { checkHandshake, offeredProtocols, switchingProtocols } from "../ws/handshake.ts";
 import type { ServerContext } from "./context.ts";

@@ -41,7 +41,7 @@ export interface SocketEndpoint {
   /** Starts delivering messages to `sink` (messages that came with the handshake first). Once. */
   start(sink: MessageSink): void;
   /**
-   * Queues pre-built server frames (see `ws/codec.ts`: framing once serves
+   * Queues pre-built server frames (see `ws/frames.ts`: framing once serves
    * every endpoint, and a broadcast shares the bytes). Ignored once closing.
    */
   send(frames: Uint8Array): void;

@@ -15,7 +15,8 @@
 
 import { isUtf8 } from "node:buffer";
 import { concat } from "../util/bytes.ts";
-import { FrameBuilder, headerSize, Op, writeHeader } from "../ws/codec.ts";
+import { FrameBuilder, headerSize, writeHeader } from "../ws/frames.ts";
+import { Op } from "../ws/protocol.ts";
 
 /** A partial line longer than this is sent as a fragment of its message. */
 export const FRAGMENT_BYTES = 64 * 1024;

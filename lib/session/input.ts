@@ -18,7 +18,7 @@
 
 import { ByteBuffer } from "../util/bytes.ts";
 import type { Fields, Logger } from "../util/log.ts";
-import { Close } from "../ws/codec.ts";
+import { Close } from "../ws/protocol.ts";
 import type { MessageSink, ProcessEndpoint, SocketEndpoint } from "./endpoints.ts";
 
 /** Inbound bytes waiting for a program's stdin before we stop reading the client. */

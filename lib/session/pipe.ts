@@ -16,7 +16,7 @@
 import { describeStatus, type LadderStep } from "../process/program.ts";
 import { drainStderr } from "../process/stderr.ts";
 import type { Fields, Logger } from "../util/log.ts";
-import { Close } from "../ws/codec.ts";
+import { Close } from "../ws/protocol.ts";
 import type { CloseInfo, ProcessEndpoint, SocketEndpoint } from "./endpoints.ts";
 import { BinaryFramer, type Framer, LineFramer } from "./framing.ts";
 import { InputQueue } from "./input.ts";

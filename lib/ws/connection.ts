@@ -13,7 +13,9 @@
 
 import type { Duplex } from "node:stream";
 import type { CloseInfo, MessageSink, SocketEndpoint } from "../session/endpoints.ts";
-import { Close, closeFrame, frame, FrameParser, Op } from "./codec.ts";
+import { closeFrame, frame } from "./frames.ts";
+import { FrameParser } from "./parser.ts";
+import { Close, Op } from "./protocol.ts";
 
 /** Options for {@link WsConnection}. */
 export interface WsOptions {

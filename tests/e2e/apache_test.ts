@@ -9,7 +9,7 @@
  * REQUIRE_E2E=1.
  */
 
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import { clientFrame, RawWs } from "../helpers/raw_ws.ts";
 import type { TestServer } from "../../testing/server.ts";
 import {

@@ -4,7 +4,7 @@
  * notices a guide that lost a tested block or gained an unfilled placeholder.
  */
 
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 import { DEPLOY_DOCS, docBlock } from "./helpers.ts";
 
 /** Every block the e2e tests read, with the placeholders they fill for it. */

@@ -3,7 +3,7 @@
  * examples/README.md says, so every command there is known to work.
  */
 
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import { RawWs } from "../helpers/raw_ws.ts";
 import { marker, startServer, waitNoProcesses } from "../../testing/server.ts";
 import { EXAMPLES, findTool, skipOrFail } from "./helpers.ts";

@@ -9,7 +9,7 @@
  * REQUIRE_E2E=1.
  */
 
-import { assert, assertBetween, assertEquals } from "../helpers/assert.ts";
+import { assert, assertBetween, assertEquals } from "../../testing/assert.ts";
 import {
   compileExample,
   docBlock,

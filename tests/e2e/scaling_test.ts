@@ -6,7 +6,7 @@
  * Missing nginx/apache2 prints `SKIP:` and passes, unless REQUIRE_E2E=1.
  */
 
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 import { RawWs } from "../helpers/raw_ws.ts";
 import type { TestServer } from "../../testing/server.ts";
 import {

@@ -5,7 +5,7 @@
  * serving, and KillSignal must stop it cleanly within TimeoutStopSec.
  */
 
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import { RawWs } from "../helpers/raw_ws.ts";
 import { entry, freePort, startServer } from "../../testing/server.ts";
 import { countProgram, docBlock, findTool, findTools, makeRunDir, skipOrFail } from "./helpers.ts";

@@ -9,7 +9,7 @@
 
 import net from "node:net";
 import tls from "node:tls";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 import type { TestServer } from "../../testing/server.ts";
 import {
   docBlock,

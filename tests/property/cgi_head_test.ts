@@ -3,7 +3,7 @@
  * `deno task fuzz` runs the same ones with random seeds.
  */
 
-import { cgiHeadProperties } from "./cgi_head.ts";
-import { registerProperties } from "./harness.ts";
+import { cgiHeadProperties } from "../../testing/property/cgi_head.ts";
+import { registerProperties } from "../../testing/property/harness.ts";
 
 registerProperties("tests/property/cgi_head_test.ts", cgiHeadProperties);

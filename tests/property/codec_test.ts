@@ -3,7 +3,7 @@
  * `deno task fuzz` runs the same ones with random seeds.
  */
 
-import { codecProperties } from "./codec.ts";
-import { registerProperties } from "./harness.ts";
+import { codecProperties } from "../../testing/property/codec.ts";
+import { registerProperties } from "../../testing/property/harness.ts";
 
 registerProperties("tests/property/codec_test.ts", codecProperties);

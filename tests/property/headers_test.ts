@@ -5,8 +5,8 @@
 
 import nodeAssert from "node:assert/strict";
 import { parseHeaderFlag } from "../../lib/http/headers.ts";
-import { headerProperties } from "./headers.ts";
-import { registerProperties } from "./harness.ts";
+import { headerProperties } from "../../testing/property/headers.ts";
+import { registerProperties } from "../../testing/property/harness.ts";
 
 registerProperties("tests/property/headers_test.ts", headerProperties);
 

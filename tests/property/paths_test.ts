@@ -3,7 +3,7 @@
  * `deno task fuzz` runs the same ones with random seeds.
  */
 
-import { registerProperties } from "./harness.ts";
-import { pathProperties } from "./paths.ts";
+import { registerProperties } from "../../testing/property/harness.ts";
+import { pathProperties } from "../../testing/property/paths.ts";
 
 registerProperties("tests/property/paths_test.ts", pathProperties);

@@ -4,10 +4,10 @@
  */
 
 import nodeAssert from "node:assert/strict";
-import { assert } from "../helpers/assert.ts";
+import { assert } from "../../testing/assert.ts";
 import { TrustedProxies } from "../../lib/http/proxy.ts";
-import { registerProperties } from "./harness.ts";
-import { proxyProperties } from "./proxy.ts";
+import { registerProperties } from "../../testing/property/harness.ts";
+import { proxyProperties } from "../../testing/property/proxy.ts";
 
 const assertThrows = (f: () => unknown, re: RegExp) => nodeAssert.throws(f, re);
 

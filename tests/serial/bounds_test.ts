@@ -11,7 +11,7 @@
  * - stalls: a live session's echo while the attack runs.
  */
 
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import {
   Canary,
   descendants,

@@ -7,7 +7,7 @@
 import { type CgiEnvInputs, cgiEnvironment } from "../../lib/cgi/env.ts";
 import { parseCgiHead } from "../../lib/cgi/head.ts";
 import { ScriptRoot } from "../../lib/http/scripts.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import { requestFacts } from "./fakes.ts";
 
 const enc = new TextEncoder();

@@ -5,7 +5,7 @@
  */
 
 import { contentTypeFor, serveContent } from "../../lib/http/content.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 
 const BODY = new TextEncoder().encode("0123456789");
 const MTIME = new Date("2024-05-01T12:00:00Z");

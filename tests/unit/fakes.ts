@@ -17,7 +17,8 @@ import type {
   ProcessEndpoint,
   SocketEndpoint,
 } from "../../lib/session/endpoints.ts";
-import { Close, closeFrame, Op, readServerFrames } from "../../lib/ws/codec.ts";
+import { closeFrame, readServerFrames } from "../../lib/ws/frames.ts";
+import { Close, Op } from "../../lib/ws/protocol.ts";
 import type { RoutedFacts } from "../../lib/http/request.ts";
 import { type Level, Logger } from "../../lib/util/log.ts";
 import { concatAll } from "../../testing/wire.ts";

@@ -5,7 +5,7 @@
 
 import nodeAssert from "node:assert/strict";
 import { parseFlags, parseGoInt, UsageError } from "../../lib/cli/flags.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 
 Deno.test("flags end at COMMAND: its own flags pass through verbatim", () => {
   const p = parseFlags(["--port=8080", "./x.sh", "--port=9", "-v"]);

@@ -2,9 +2,11 @@
  * Unit tests for the two codecs: program output → frames, client frames → messages.
  */
 
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import { BinaryFramer, FRAGMENT_BYTES, LineFramer } from "../../lib/session/framing.ts";
-import { Close, FrameParser, Op, readServerFrames } from "../../lib/ws/codec.ts";
+import { readServerFrames } from "../../lib/ws/frames.ts";
+import { FrameParser } from "../../lib/ws/parser.ts";
+import { Close, Op } from "../../lib/ws/protocol.ts";
 import { clientFrame, closePayload } from "../../testing/wire.ts";
 
 const enc = new TextEncoder();

@@ -11,7 +11,7 @@ import {
   offeredProtocols,
   switchingProtocols,
 } from "../../lib/ws/handshake.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 

@@ -5,7 +5,7 @@
  */
 
 import { checkOrigin, type OriginPolicy } from "../../lib/http/origin.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 
 const open: OriginPolicy = { allowed: null, same: false };
 const list = (...allowed: string[]): OriginPolicy => ({ allowed, same: false });

@@ -11,7 +11,7 @@ import {
   splitTarget,
   withoutParam,
 } from "../../lib/http/paths.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 
 Deno.test("decodePath: escapes become UTF-8 text; invalid bytes U+FFFD; raw text passes", () => {
   assertEquals(decodePath("/a/b"), "/a/b");

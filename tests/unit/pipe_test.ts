@@ -6,8 +6,8 @@
  */
 
 import { pipe, type PipeOptions, type SessionSummary } from "../../lib/session/pipe.ts";
-import { Close } from "../../lib/ws/codec.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { Close } from "../../lib/ws/protocol.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import {
   capturingLogger,
   FakeProcess,

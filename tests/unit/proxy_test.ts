@@ -13,7 +13,7 @@ import {
   type ProxyTrust,
   TrustedProxies,
 } from "../../lib/http/proxy.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import nodeAssert from "node:assert/strict";
 
 Deno.test("parseIp: IPv4 and IPv6 literals (brackets, ::, embedded IPv4); anything else is null", () => {

@@ -14,7 +14,7 @@ import {
   remoteOf,
   splitHost,
 } from "../../lib/http/request.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 
 /** A node request as far as readFacts looks at it. */
 function nodeRequest(url: string, rawHeaders: string[] = ["Host", "h:1"], remote = "10.0.0.1") {

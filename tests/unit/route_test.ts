@@ -11,7 +11,7 @@ import type { RequestFacts } from "../../lib/http/request.ts";
 import type { ServerContext } from "../../lib/server/context.ts";
 import { Metrics } from "../../lib/server/metrics.ts";
 import { type Exchange, ROUTES } from "../../lib/server/route.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../../testing/assert.ts";
 import { capturingLogger, type LogRecord, requestFacts } from "./fakes.ts";
 
 Deno.test("ROUTES: the names, in the order the module's table documents", async () => {

@@ -6,7 +6,7 @@
 
 import { readPassEnv } from "../../lib/cgi/variables.ts";
 import { buildEnv } from "../../lib/session/env.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals } from "../../testing/assert.ts";
 import { requestFacts } from "./fakes.ts";
 
 const base = {

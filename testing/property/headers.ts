@@ -11,7 +11,7 @@
 
 import fc from "fast-check";
 import { validateHeaderName, validateHeaderValue } from "node:http";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import {
   canonicalHeaderName,
   FIELD_VALUE,

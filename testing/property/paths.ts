@@ -18,7 +18,7 @@
 
 import fc from "fast-check";
 import { posix } from "node:path";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import {
   cleanPath,
   decodePath,

@@ -1,5 +1,5 @@
 /**
- * Properties of the client frame parser (`FrameParser`, lib/ws/codec.ts).
+ * Properties of the client frame parser (`FrameParser`, lib/ws/parser.ts).
  *
  * Frames are generated as specs (FIN, reserved bits, opcode, mask, which of
  * the three length encodings, payload, or a length announced with no payload
@@ -11,8 +11,8 @@
  */
 
 import fc from "fast-check";
-import { assert, assertEquals } from "../helpers/assert.ts";
-import { FrameParser, MAX_FRAGMENTS, MESSAGE_CEILING } from "../../lib/ws/codec.ts";
+import { assert, assertEquals } from "../assert.ts";
+import { FrameParser, MAX_FRAGMENTS, MESSAGE_CEILING } from "../../lib/ws/parser.ts";
 import { property, type PropertyCase } from "./harness.ts";
 
 /** Bytes a parser may hold besides the message: a partial header and a control payload. */

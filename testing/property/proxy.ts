@@ -10,7 +10,7 @@
  */
 
 import fc from "fast-check";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import {
   forwardedClient,
   parseIp,

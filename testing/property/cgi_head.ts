@@ -10,7 +10,7 @@
  */
 
 import fc from "fast-check";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { CGI_HEADER_LIMIT, type CgiHeadResult, parseCgiHead } from "../../lib/cgi/head.ts";
 import { FIELD_VALUE, isToken } from "../../lib/http/headers.ts";
 import { property, type PropertyCase } from "./harness.ts";

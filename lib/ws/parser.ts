@@ -1,7 +1,7 @@
 /**
- * RFC 6455 frame codec for the server side: an incremental parser for client
- * frames (masked, size-limited, validated) and the writer of server frames.
- * Pure code with no I/O, so it is unit- and property-tested on its own.
+ * RFC 6455 parser for client frames: incremental, masked, size-limited,
+ * validated. Pure code with no I/O, so it is unit- and property-tested on
+ * its own.
  *
  * The parser is a two-state machine (reading a frame header, reading a
  * payload) that accounts for every byte it holds between calls:
@@ -18,37 +18,7 @@
 
 import { isUtf8 } from "node:buffer";
 import { ByteBuffer } from "../util/bytes.ts";
-
-/** WebSocket opcodes. */
-export const Op = {
-  continuation: 0x0,
-  text: 0x1,
-  binary: 0x2,
-  close: 0x8,
-  ping: 0x9,
-  pong: 0xa,
-} as const;
-
-/** Close codes used by this server; one named constant per code. */
-export const Close = {
-  normal: 1000,
-  goingAway: 1001,
-  protocolError: 1002,
-  unsupportedData: 1003,
-  noStatus: 1005,
-  abnormal: 1006,
-  invalidPayload: 1007,
-  policyViolation: 1008,
-  tooBig: 1009,
-  internalError: 1011,
-  tryAgainLater: 1013,
-} as const;
-
-/** Whether a close code may appear on the wire (RFC 6455 §7.4). */
-export function isValidCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-    (code >= 3000 && code <= 4999);
-}
+import { Close, isValidCloseCode, Op } from "./protocol.ts";
 
 /**
  * The largest message one buffer may hold: the ceiling when `--maxframesize=0`
@@ -334,125 +304,6 @@ export function unmask(data: Uint8Array, mask: Uint8Array, phase: number): void 
 }
 
 /** Bytes a server frame header needs for a payload of `len` bytes. */
-export function headerSize(len: number): number {
-  return len < 126 ? 2 : len < 65536 ? 4 : 10;
-}
-
-/**
- * Writes an unmasked server frame header into `buf` at `at`.
- * @returns The offset just after the header.
- */
-export function writeHeader(
-  buf: Uint8Array,
-  at: number,
-  opcode: number,
-  fin: boolean,
-  len: number,
-): number {
-  buf[at] = (fin ? 0x80 : 0) | opcode;
-  if (len < 126) {
-    buf[at + 1] = len;
-    return at + 2;
-  }
-  if (len < 65536) {
-    buf[at + 1] = 126;
-    buf[at + 2] = len >>> 8;
-    buf[at + 3] = len & 0xff;
-    return at + 4;
-  }
-  buf[at + 1] = 127;
-  const hi = Math.floor(len / 0x100000000);
-  const lo = len >>> 0;
-  buf[at + 2] = 0;
-  buf[at + 3] = 0;
-  buf[at + 4] = (hi >>> 8) & 0xff;
-  buf[at + 5] = hi & 0xff;
-  buf[at + 6] = lo >>> 24;
-  buf[at + 7] = (lo >>> 16) & 0xff;
-  buf[at + 8] = (lo >>> 8) & 0xff;
-  buf[at + 9] = lo & 0xff;
-  return at + 10;
-}
-
-/** Builds one complete unmasked frame. */
-export function frame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
-  const out = new Uint8Array(headerSize(payload.length) + payload.length);
-  out.set(payload, writeHeader(out, 0, opcode, fin, payload.length));
-  return out;
-}
-
-/** Server frames appended into one buffer, so one socket write carries many messages. */
-export class FrameBuilder {
-  #out: ByteBuffer;
-
-  /** @param size A first guess of the bytes needed (it grows as needed). */
-  constructor(size: number) {
-    this.#out = new ByteBuffer(size);
-  }
-
-  /** Appends one frame. */
-  frame(opcode: number, fin: boolean, payload: Uint8Array): void {
-    const at = this.#out.reserve(payload.length + 10);
-    const body = writeHeader(this.#out.storage, at, opcode, fin, payload.length);
-    this.#out.storage.set(payload, body);
-    this.#out.advance(body - at + payload.length);
-  }
-
-  /** The frames so far, or null when none were added. */
-  result(): Uint8Array | null {
-    return this.#out.length === 0 ? null : this.#out.view();
-  }
-}
-
-/** Builds a close frame, truncating the reason to the 123 bytes a frame allows. */
-export function closeFrame(code: number, reason: string): Uint8Array {
-  const c = isValidCloseCode(code) ? code : Close.internalError;
-  let r = new TextEncoder().encode(reason);
-  if (r.length > 123) {
-    // cut at a character boundary: a close reason must stay valid UTF-8
-    let end = 123;
-    while (end > 0 && (r[end]! & 0xc0) === 0x80) end--;
-    r = r.subarray(0, end);
-  }
-  const p = new Uint8Array(2 + r.length);
-  p[0] = c >> 8;
-  p[1] = c & 0xff;
-  p.set(r, 2);
-  return frame(Op.close, p);
-}
-
-/** One server frame found by {@link readServerFrames}. */
-export interface ServerFrame {
-  /** Opcode. */
-  opcode: number;
-  /** FIN bit. */
-  fin: boolean;
-  /** Payload (a view into the input). */
-  payload: Uint8Array;
-}
-
-/**
- * Walks frames this module wrote (unmasked, whole): for endpoints that must
- * hand messages to an API instead of bytes to a socket. Not for client input.
- */
-export function* readServerFrames(bytes: Uint8Array): Generator<ServerFrame> {
-  let at = 0;
-  while (at + 2 <= bytes.length) {
-    const b0 = bytes[at]!;
-    let len = bytes[at + 1]! & 0x7f;
-    let p = at + 2;
-    if (len === 126) {
-      len = (bytes[p]! << 8) | bytes[p + 1]!;
-      p += 2;
-    } else if (len === 127) {
-      len = (bytes[p + 2]! * 2 ** 40) + (bytes[p + 3]! * 2 ** 32) + (bytes[p + 4]! << 24 >>> 0) +
-        (bytes[p + 5]! << 16) + (bytes[p + 6]! << 8) + bytes[p + 7]!;
-      p += 8;
-    }
-    yield { opcode: b0 & 0x0f, fin: (b0 & 0x80) !== 0, payload: bytes.subarray(p, p + len) };
-    at = p + len;
-  }
-}
 
 /** Short ASCII messages are the common case: a byte loop beats an op call per message. */
 function isAscii(p: Uint8Array): boolean {

@@ -14,6 +14,9 @@ import { FLAGS, type FlagSpec, GROUP_TITLES } from "./flag_table.ts";
 
 export { FLAGS, type FlagSpec };
 
+/** The program's name in messages and help, as websocketd's. */
+export const PROG = "websocketd";
+
 /** Parsed flag values: last-one-wins scalars, arrays for repeatable flags. */
 export type FlagValues = Map<string, string | number | boolean | string[]>;
 

@@ -33,3 +33,25 @@ Deno.test("README shows every flag in use outside the reference table too", () =
   const missing = FLAGS.filter((f) => !prose.includes(`--${f.name}`)).map((f) => f.name);
   assertEquals(missing, []);
 });
+
+Deno.test("README's module table lists every module of lib/, and no module that is gone", () => {
+  const section = readme.slice(readme.indexOf("## Design and dependencies"));
+  const table = section.slice(0, section.indexOf("\n\n", section.indexOf("| module")));
+  const listed = new Set<string>();
+  let folder = "";
+  for (const row of table.split("\n").filter((l) => l.startsWith("|"))) {
+    const head = /\*\*`(lib\/[a-z]+\/|testing\/)`\*\*/.exec(row);
+    if (head) folder = head[1]!;
+    for (const m of row.matchAll(/`([a-z_]+\.ts)`/g)) if (folder) listed.add(folder + m[1]);
+  }
+  const actual: string[] = [];
+  for (const dir of Deno.readDirSync(`${ROOT}/lib`)) {
+    if (!dir.isDirectory) continue;
+    for (const f of Deno.readDirSync(`${ROOT}/lib/${dir.name}`)) {
+      if (f.name.endsWith(".ts")) actual.push(`lib/${dir.name}/${f.name}`);
+    }
+  }
+  const libListed = [...listed].filter((f) => f.startsWith("lib/"));
+  assertEquals(actual.filter((f) => !listed.has(f)).sort(), [], "modules missing from the table");
+  assertEquals(libListed.filter((f) => !actual.includes(f)).sort(), [], "modules listed but gone");
+});

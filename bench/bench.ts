@@ -644,9 +644,10 @@ async function main(): Promise<number> {
     `${params.connectSeconds} s per figure after ${params.connectWarmup} s warm-up. ` +
     "First message p50/p99: from the start of the TCP connect to the first message, over every " +
     "connection of the sequential run (one at a time, so nothing queues). CPU per connection: " +
-    "the client reads the server's /proc/PID/stat at the start and end of the 50-concurrent " +
-    "window; utime+stime is the server, cutime+cstime the programs it reaped meanwhile (in " +
-    "group mode including setsid's exec), each divided by the connections completed.",
+    "the server's /proc/PID/stat read before the 50-concurrent run (warm-up included) and " +
+    "after every program it started has been reaped; utime+stime is the server, " +
+    "cutime+cstime its programs (in group mode including setsid's exec), each divided by the " +
+    "handshakes answered with 101 (each started one program).",
     `- Output: messages/s from sending the handshake to the last message (${params.outputLines} ` +
     `lines; the fixed-size lines are ${params.lineSize} bytes plus the newline). After a read ` +
     "shorter than 2 KiB the client pauses 50 µs, so a server that writes one frame per syscall " +

@@ -13,8 +13,10 @@
 import { type ClientCommand, type ClientResult, runClient } from "./client.ts";
 import {
   type CleanupReport,
+  descendants,
   type OursMode,
   processCpuSeconds,
+  processStat,
   rssKiB,
   type RunningServer,
   type ServerCommands,
@@ -222,6 +224,15 @@ function round1(x: number): number {
   return Math.round(x * 10) / 10;
 }
 
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** Waits (up to 10 s) until the server has no child process left: all reaped. */
+async function reaped(pid: number): Promise<void> {
+  for (let i = 0; i < 100 && (await descendants(pid)).length > 0; i++) await sleep(100);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Longest a hold client may take: every level's budget and echo phase, plus slack. */
@@ -342,15 +353,24 @@ export const SCENARIOS: Scenario[] = [
       const pid = { "server-pid": server.pid };
       const a = await timed(ctx, server, seq!.mode, { ...seq!.args, ...pid });
       // let the first batch's programs finish exiting so both figures start clean
-      await sleep(300);
+      await reaped(server.pid);
+      // CPU per connection: the server's /proc/PID/stat before the 50-concurrent run and
+      // after every program it started has been reaped, over the handshakes it answered
+      // (each started one program). The client's own window (5 s, with up to 50
+      // connections in flight at each edge) is kept in the JSON; it is noisier.
+      const st0 = processStat(server.pid);
       const b = await timed(ctx, server, c50!.mode, { ...c50!.args, ...pid });
+      await reaped(server.pid);
+      const st1 = processStat(server.pid);
       const num = (x: unknown) => typeof x === "number" ? x : NaN;
+      const upgrades = num(b.r.upgrades_total);
+      const perConn = (x: (s: NonNullable<typeof st0>) => number) =>
+        st0 && st1 && upgrades > 0 ? round3((x(st1) - x(st0)) * 1000 / upgrades) : NaN;
       const values = {
         connect_seq: num(a.r.rate),
         connect_c50: num(b.r.rate),
-        // the client reads /proc/PID/stat at the start and end of its measured window
-        cpu_server: num(b.r.server_ms_per_conn),
-        cpu_programs: num(b.r.programs_ms_per_conn),
+        cpu_server: perConn((s) => s.self),
+        cpu_programs: perConn((s) => s.children),
         // the sequential run: one connection at a time, so no queueing behind others
         first_p50: num(a.r.first_p50_ms),
         first_p99: num(a.r.first_p99_ms),
@@ -367,7 +387,12 @@ export const SCENARIOS: Scenario[] = [
         extra: {
           seq_mean_ms: a.r.mean_ms,
           c50_mean_ms: b.r.mean_ms,
-          seq_cpu: {
+          c50_upgrades: upgrades,
+          c50_window_cpu: {
+            server_ms_per_conn: b.r.server_ms_per_conn,
+            programs_ms_per_conn: b.r.programs_ms_per_conn,
+          },
+          seq_window_cpu: {
             server_ms_per_conn: a.r.server_ms_per_conn,
             programs_ms_per_conn: a.r.programs_ms_per_conn,
           },

@@ -187,6 +187,21 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * CPU seconds of a process from /proc/PID/stat: its own (utime+stime, all
+ * threads) and its reaped children's (cutime+cstime), or null when gone.
+ */
+export function processStat(pid: number): { self: number; children: number } | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+    // fields 14 to 17 of stat(5); f[0] is field 3
+    return { self: (f[11]! + f[12]!) / CLOCK_TICKS, children: (f[13]! + f[14]!) / CLOCK_TICKS };
+  } catch {
+    return null;
+  }
+}
+
 /** USER_HZ: 100 on every Linux this runs on (sysconf is not reachable from Deno). */
 const CLOCK_TICKS = 100;
 

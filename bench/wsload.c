@@ -10,10 +10,12 @@
  * Modes:
  *   connect   --conc=C --seconds=S --warmup-seconds=S [--server-pid=P]
  *             connects/s (first message = connected), the first message's latency
- *             from TCP connect start (p50/p90/p99), and with --server-pid the
- *             server's CPU per connection from /proc/P/stat read at the start and
- *             end of the measured window: utime+stime (the server) and
- *             cutime+cstime (the programs it reaped meanwhile)
+ *             from TCP connect start (p50/p90/p99), the handshakes answered over the
+ *             whole run (upgrades_total: programs started, warm-up included), and
+ *             with --server-pid the server's CPU per connection from /proc/P/stat
+ *             read at the start and end of the measured window: utime+stime (the
+ *             server) and cutime+cstime (the programs it reaped meanwhile; at 50
+ *             concurrent the window's edges make this one noisy, see bench.ts)
  *   output    --expect=N                        read every message until close
  *   echo      --count=N --warmup=N --size=B [--idle=N --idle-conc=C]
  *             one message at a time, latency; with --idle, N idle sessions
@@ -624,6 +626,8 @@ typedef struct {
 } conn_t;
 
 static int ep;
+/* handshakes answered with 101 since start, warm-up included: each started a program */
+static long upgrades_total;
 
 static void set_events(conn_t *c, uint32_t ev, int add) {
   struct epoll_event e = {.events = ev, .data = {.ptr = c}};
@@ -677,6 +681,7 @@ static int on_ready(conn_t *c, uint32_t ev) {
         continue;
       }
       c->upgraded = 1;
+      upgrades_total++;
       off = (size_t)end;
     }
     off += rx_parse(&c->rx, c->buf + off, c->fill - off);
@@ -816,8 +821,9 @@ static int mode_connect(void) {
     if (cs[i].fd >= 0) drop(&cs[i], FREE);
   qsort(lat, (size_t)done, sizeof(double), cmp_double);
   printf("{\"mode\":\"connect\",\"conc\":%d,\"connects\":%ld,\"failures\":%ld,\"rate\":%.1f,"
-         "\"mean_ms\":%.3f,",
-         conc, done, failures, (double)done / wall, done ? lat_sum / (double)done * 1e3 : 0.0);
+         "\"mean_ms\":%.3f,\"upgrades_total\":%ld,",
+         conc, done, failures, (double)done / wall, done ? lat_sum / (double)done * 1e3 : 0.0,
+         upgrades_total);
   if (done > 0)
     printf("\"first_p50_ms\":%.3f,\"first_p90_ms\":%.3f,\"first_p99_ms\":%.3f,\"first_max_ms\":%.3f,",
            pct(lat, done, 0.5), pct(lat, done, 0.9), pct(lat, done, 0.99), lat[done - 1]);

@@ -267,6 +267,9 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
 
+/** Handshakes answered with 101 since start, warm-up included: each started a program. */
+let upgradesTotal = 0;
+
 /** One client session over a raw socket. */
 class Session {
   rx = new Rx();
@@ -300,6 +303,7 @@ class Session {
         const end = text.indexOf("\r\n\r\n");
         if (end < 0) continue;
         if (!text.startsWith("HTTP/1.1 101")) throw new Error("handshake refused");
+        upgradesTotal++;
         // the response is ASCII, so its string length is its byte length
         s.rx.push(s.#buf.slice(end + 4, fill));
         return s;
@@ -581,7 +585,7 @@ async function modeConnect(o: Opts): Promise<string> {
   return `{"mode":"connect","conc":${o.conc},"connects":${done},"failures":${failures},` +
     `"rate":${(done / wall).toFixed(1)},"mean_ms":${
       (done ? latSum / done * 1e3 : 0).toFixed(3)
-    },${first}${server}${cpuFields(cpu, wall)}}`;
+    },"upgrades_total":${upgradesTotal},${first}${server}${cpuFields(cpu, wall)}}`;
 }
 
 /**

@@ -4,10 +4,15 @@
  * reporting each figure's median with min–max, the ratio ours/websocketd and
  * whether the target is met.
  *
+ * Ours runs in two modes side by side (see servers.ts): `group` (unscoped
+ * `--allow-run` via `--allow-all`: programs in their own process group) and
+ * `pid` (the README's scoped grant: signals reach the pid only).
+ *
  * ```sh
  * deno task bench                 # full run: 3 rounds, writes bench/RESULTS.md
- * deno task bench --quick         # smoke test (< 60 s), also BENCH_QUICK=1
+ * deno task bench --quick         # smoke test (< 40 s), also BENCH_QUICK=1
  * deno task bench --rounds=5 --only=echo,input
+ * deno task bench --only=connect --modes=pid --rounds=1
  * deno task bench --profile       # ours only, with --cpu-prof; writes bench/out/PROFILE.md
  * ```
  *
@@ -28,9 +33,18 @@ import {
   profileMarkdown,
   summarizeProfile,
 } from "./profile.ts";
-import { markdownTable, type Row, type SampleRecord, summarize, textTable } from "./report.ts";
+import {
+  cpuMarkdownTable,
+  cpuTextTable,
+  markdownTable,
+  type SampleRecord,
+  summarize,
+  textTable,
+  verdicts,
+} from "./report.ts";
 import {
   type Context,
+  type Figure,
   FULL,
   type Params,
   QUICK,
@@ -40,10 +54,11 @@ import {
 } from "./scenarios.ts";
 import {
   effectiveNofile,
+  type OursMode,
   pgrepFull,
   type RunningServer,
   type ServerCommands,
-  type ServerKind,
+  type Variant,
 } from "./servers.ts";
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
@@ -61,7 +76,8 @@ interface Options {
   profile: boolean;
   client: "auto" | "c" | "deno";
   withWebsocketd: boolean;
-  scopedRun: boolean;
+  /** The modes of ours to run; null: both (profile: group only). */
+  modes: OursMode[] | null;
 }
 
 const USAGE = `usage: deno task bench [options]
@@ -71,8 +87,10 @@ const USAGE = `usage: deno task bench [options]
   --profile            ours only, under --cpu-prof; writes bench/out/PROFILE.md
   --client=c|deno      force the load client (default: c when cc exists)
   --no-websocketd      measure ours only
-  --scoped-run         run ours with --allow-run=PROGRAM instead of --allow-all
-                       (no process groups: shows what group spawning costs)`;
+  --modes=group,pid    which modes of ours to run (default both; --profile: group)
+                       group: --allow-all (unscoped --allow-run: process groups
+                       through setsid); pid: the README's scoped grant,
+                       --allow-run=PROGRAM (signals reach the pid only)`;
 
 function parseOptions(args: string[]): Options {
   const quickEnv = Deno.env.get("BENCH_QUICK");
@@ -83,7 +101,7 @@ function parseOptions(args: string[]): Options {
     profile: false,
     client: "auto",
     withWebsocketd: true,
-    scopedRun: false,
+    modes: null,
   };
   for (const a of args) {
     const [k, v] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [
@@ -96,8 +114,14 @@ function parseOptions(args: string[]): Options {
     else if (k === "--profile") o.profile = true;
     else if (k === "--client" && (v === "c" || v === "deno")) o.client = v;
     else if (k === "--no-websocketd") o.withWebsocketd = false;
-    else if (k === "--scoped-run") o.scopedRun = true;
-    else if (k === "--help" || k === "-h") {
+    else if (k === "--modes") {
+      const modes = v.split(",").filter((m) => m);
+      if (modes.length === 0 || modes.some((m) => m !== "group" && m !== "pid")) {
+        console.error(`bench: --modes takes group, pid or both\n${USAGE}`);
+        Deno.exit(2);
+      }
+      o.modes = modes as OursMode[];
+    } else if (k === "--help" || k === "-h") {
       console.log(USAGE);
       Deno.exit(0);
     } else {
@@ -250,28 +274,23 @@ function note(msg: string): void {
   console.log(`[${s}s] ${msg}`);
 }
 
-/** Commands of the run, for the report: servers and client per scenario. */
+/** Commands of the run, for the report: servers (ours per mode) and client per scenario. */
 function commandList(ctx: Context, scenarios: Scenario[], hasWsd: boolean): string[] {
   const rel = (p: string) =>
     p === Deno.execPath() ? "deno" : p.startsWith(ROOT) ? p.slice(ROOT.length) : p;
   const out: string[] = [];
   for (const sc of scenarios) {
-    const prog = sc.program(ctx).map(rel).join(" ");
+    const program = ctx.resolve(sc.program(ctx));
+    const prog = program.map(rel).join(" ");
     const flags = sc.serverFlags.join(" ");
+    const tail = `--address=127.0.0.1 --port=PORT ${flags ? flags + " " : ""}${prog}`;
     out.push(`- **${sc.id}**`);
-    const ours = [...ctx.servers.ours(sc.program(ctx)).map(rel), ...ctx.oursRunFlags];
-    out.push(
-      `  - ours: \`${ours.join(" ")} --address=127.0.0.1 --port=PORT ${
-        flags ? flags + " " : ""
-      }${prog}\``,
-    );
-    if (hasWsd) {
-      out.push(
-        `  - websocketd: \`websocketd --address=127.0.0.1 --port=PORT ${
-          flags ? flags + " " : ""
-        }${prog}\``,
-      );
+    for (const m of sc.modes) {
+      const base = ctx.servers.ours(program, "PORT", m).map(rel);
+      const ours = [base[0], base[1], ...ctx.oursRunFlags, ...base.slice(2)];
+      out.push(`  - ours, ${m === "pid" ? "pid-only" : "group"}: \`${ours.join(" ")} ${tail}\``);
     }
+    if (hasWsd) out.push(`  - websocketd: \`websocketd ${tail}\``);
     for (const c of sc.clientArgs(ctx)) {
       const args = Object.entries(c.args).map(([k, v]) => v === true ? `--${k}` : `--${k}=${v}`);
       out.push(
@@ -284,13 +303,18 @@ function commandList(ctx: Context, scenarios: Scenario[], hasWsd: boolean): stri
   return out;
 }
 
-function verdicts(rows: Row[]): string[] {
-  return rows.filter((r) => r.met !== null).map((r) =>
-    `- ${r.met ? "met" : "**missed**"}: ${r.figure.label}: target ${r.target}, ` +
-    (r.figure.targetAbsolute !== undefined
-      ? `ours held ${r.ours ? r.ours.min : "—"} in every round`
-      : `ratio ${r.ratio?.toFixed(2)}×`)
-  );
+/** Looks a program up on PATH, as both servers would (Go's exec.LookPath). */
+function lookPath(name: string): string {
+  if (name.includes("/")) return name;
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    try {
+      const st = Deno.statSync(`${dir || "."}/${name}`);
+      if (st.isFile && ((st.mode ?? 0o755) & 0o111) !== 0) return `${dir || "."}/${name}`;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new Error(`bench: ${name} is not on PATH`);
 }
 
 /** Writes RESULTS.md, keeping whatever a human wrote between the manual markers. */
@@ -332,31 +356,39 @@ async function probeMemory(server: RunningServer, file: string): Promise<unknown
 async function main(): Promise<number> {
   const opts = parseOptions(Deno.args);
   const params: Params = opts.quick ? QUICK : FULL;
+  // profiles are of one mode unless asked otherwise: each costs a full pass
+  const modes: OursMode[] = opts.modes ?? (opts.profile ? ["group"] : ["group", "pid"]);
+  const defaultModes = opts.modes === null;
   const mode = (opts.profile ? "profile" : opts.quick ? "quick" : "full") +
-    (opts.scopedRun ? "-scoped" : "");
+    (defaultModes ? "" : `-${modes.join("-")}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const logDir = `${OUT}logs/${mode}-${stamp}/`;
   Deno.mkdirSync(logDir, { recursive: true });
 
   const wsdPath = opts.withWebsocketd && !opts.profile ? await which("websocketd") : null;
   const { client, bins, notes } = await buildHelpers(opts.client);
-  // --scoped-run: permission to run only the scenario's program, so ours cannot signal
-  // process groups and spawns without them (see "Where the time goes" in RESULTS.md)
-  const perms = (program: string[]) =>
-    opts.scopedRun
-      ? ["--allow-net", "--allow-read", "--allow-env", "--allow-sys", `--allow-run=${program[0]}`]
-      : ["--allow-all"];
+  // group: what `deno run -A main.ts` gives (unscoped --allow-run: process groups through
+  // setsid). pid: the README's first run line, the narrowest grant for one program; the
+  // profile's probe also writes its JSON and heap snapshots under bench/out/
+  const perms = (program: string[], port: number | string, m: OursMode) =>
+    m === "group" ? ["--allow-all"] : [
+      `--allow-net=127.0.0.1:${port}`,
+      `--allow-run=${program[0]}`,
+      `--allow-read=${program[0]}${opts.profile ? `,${OUT}` : ""}`,
+      `--allow-env=PATH,LD_LIBRARY_PATH${opts.profile ? ",BENCH_PROBE" : ""}`,
+      ...(opts.profile ? [`--allow-write=${OUT}`] : []),
+    ];
   const servers: ServerCommands = {
-    ours: (program) =>
+    ours: (program, port, m) =>
       opts.profile
         ? [
           Deno.execPath(),
           "run",
-          ...perms(program),
+          ...perms(program, port, m),
           "--v8-flags=--expose-gc",
           `${BENCH_DIR}probe_server.ts`,
         ]
-        : [Deno.execPath(), "run", ...perms(program), `${ROOT}main.ts`],
+        : [Deno.execPath(), "run", ...perms(program, port, m), `${ROOT}main.ts`],
     websocketd: wsdPath ? [wsdPath] : null,
   };
   if (!wsdPath && !opts.profile) notes.push("websocketd is not installed: ours only, no ratios.");
@@ -364,7 +396,8 @@ async function main(): Promise<number> {
   const top = params.sessionLevels[params.sessionLevels.length - 1]!;
   // a session holds the socket and 3 pipes in either server; ours also holds a pidfd
   const ceiling = (perSession: number) => Math.floor((nofile.limit - 50) / perSession);
-  if (ceiling(4) < top) {
+  const wantSessions = !opts.only || opts.only.includes("sessions");
+  if (ceiling(4) < top && wantSessions) {
     notes.push(
       `Servers get at most ${nofile.limit} open files here (${
         nofile.raised ? "" : "raising the hard limit is not permitted: no CAP_SYS_RESOURCE; "
@@ -373,16 +406,26 @@ async function main(): Promise<number> {
         `ours about ${ceiling(5)}: the ${top}-session target cannot be checked on this machine.`,
     );
   }
-  const kinds: ServerKind[] = wsdPath ? ["ours", "websocketd"] : ["ours"];
+  // each scenario runs in the modes it is defined for that this run asked for
   const scenarios = SCENARIOS.filter((s) =>
     opts.only
       ? opts.only.includes(s.id)
       : !opts.profile || ["connect", "output_seq", "output_64", "input", "memory"].includes(s.id)
-  );
+  ).map((s) => ({ ...s, modes: s.modes.filter((m) => modes.includes(m)) }))
+    .filter((s) => s.modes.length > 0);
+  if (scenarios.length === 0) {
+    console.error(`bench: no scenario runs in mode ${modes.join(",")} (throughput: group only)`);
+    return 2;
+  }
+  const variantsOf = (sc: Scenario): Variant[] => [
+    ...sc.modes,
+    ...(wsdPath ? ["websocketd" as const] : []),
+  ];
   const machine = await machineInfo(wsdPath);
   const loadStart = loadavg();
   const probeFile = `${OUT}probe.json`;
-  const profDir = `${OUT}prof${opts.scopedRun ? "-scoped" : ""}/`;
+  const profDir = (m: OursMode) => `${OUT}prof${m === "pid" ? "-pid" : ""}/`;
+  const resolved = new Map<string, string>();
   const ctx: Context = {
     params,
     client,
@@ -391,6 +434,10 @@ async function main(): Promise<number> {
     logDir,
     oursRunFlags: [],
     note,
+    resolve: ([cmd, ...args]) => {
+      if (!resolved.has(cmd!)) resolved.set(cmd!, lookPath(cmd!));
+      return [resolved.get(cmd!)!, ...args];
+    },
   };
   if (opts.profile) {
     // probe_server.ts only listens for SIGUSR2 when told where to write
@@ -407,26 +454,28 @@ async function main(): Promise<number> {
   const helperPattern = BIN;
   for (let round = 1; round <= opts.rounds; round++) {
     for (const sc of scenarios) {
-      for (const kind of kinds) {
-        if (opts.profile) {
-          ctx.oursRunFlags = ["--cpu-prof", `--cpu-prof-dir=${profDir}${sc.id}`];
+      for (const variant of variantsOf(sc)) {
+        if (opts.profile && variant !== "websocketd") {
+          const dir = `${profDir(variant)}${sc.id}`;
+          ctx.oursRunFlags = ["--cpu-prof", `--cpu-prof-dir=${dir}`];
           try {
             // one profile per scenario: drop the previous run's
-            Deno.removeSync(`${profDir}${sc.id}`, { recursive: true });
+            Deno.removeSync(dir, { recursive: true });
           } catch {
             // first run
           }
         }
-        const log = `${logDir}${sc.id}-${kind}-r${round}.log`;
-        const rec: SampleRecord = { scenario: sc.id, server: kind, round };
+        const log = `${logDir}${sc.id}-${variant}-r${round}.log`;
+        const rec: SampleRecord = { scenario: sc.id, server: variant, round };
+        const head = `round ${round} ${sc.id.padEnd(10)} ${variant.padEnd(10)}`;
         try {
-          Object.assign(rec, await runScenario(ctx, sc, kind, log));
+          Object.assign(rec, await runScenario(ctx, sc, variant, log));
           const vals = sc.figures.map((f) => `${f.id}=${rec.values?.[f.id]}`).join(" ");
-          const cpu = sc.figures.map((f) => rec.clientCpu?.[f.id]).join("/");
-          note(`round ${round} ${sc.id.padEnd(10)} ${kind.padEnd(10)} ${vals}  client cpu ${cpu}%`);
+          const cpu = [...new Set(sc.figures.map((f) => rec.clientCpu?.[f.id]))].join("/");
+          note(`${head} ${vals}  client cpu ${cpu}%`);
         } catch (e) {
           rec.error = e instanceof Error ? e.message : String(e);
-          note(`round ${round} ${sc.id.padEnd(10)} ${kind.padEnd(10)} FAILED: ${rec.error}`);
+          note(`${head} FAILED: ${rec.error}`);
         }
         // nothing we started may survive a scenario: check by our helpers' path. A program
         // orphaned by websocketd's instant exit may still be on its way out: give it 3 s
@@ -457,17 +506,25 @@ async function main(): Promise<number> {
   }
   const loadEnd = loadavg();
   note(`load average at end: ${loadEnd}`);
-  // the capacity target is the top of the ramp (10,000 in full mode; quick mode stops lower)
+  // labels name the run's sizes; the capacity target is the top of the ramp
+  const sized = (label: string) =>
+    label.replace("{idle}", params.idleSessions.toLocaleString("en-US"))
+      .replace("{burst}", String(params.burstSize));
+  const capped = (f: Figure): Figure =>
+    f.id !== "sessions" || !f.targets?.group?.absolute ? f : {
+      ...f,
+      targets: { group: { ...f.targets.group, absolute: Math.min(f.targets.group.absolute, top) } },
+    };
   const judged = scenarios.map((sc) => ({
     ...sc,
-    figures: sc.figures.map((f) =>
-      f.targetAbsolute === undefined ? f : { ...f, targetAbsolute: Math.min(f.targetAbsolute, top) }
-    ),
+    figures: sc.figures.map((f) => capped({ ...f, label: sized(f.label) })),
   }));
   const rows = summarize(judged, samples);
-  console.log(`\n${textTable(rows)}\n`);
+  const cpuText = cpuTextTable(rows);
+  console.log(`\n${textTable(rows)}\n${cpuText ? `\n${cpuText}\n` : ""}`);
   if (opts.quick) console.log("Quick mode: a smoke test; sizes are too small to judge targets.");
-  for (const v of verdicts(rows)) console.log(v.replaceAll("**", ""));
+  const judgeable = !opts.quick && !opts.profile;
+  for (const v of judgeable ? verdicts(rows) : []) console.log(v.replaceAll("**", ""));
 
   // figures may miss targets without failing the run; a run that could not measure fails it
   const failed = samples.some((x) => x.error) ? 1 : 0;
@@ -491,57 +548,62 @@ async function main(): Promise<number> {
   note(`results: ${jsonPath.slice(ROOT.length)} (${elapsed} s in all)`);
 
   if (opts.profile) {
-    const parts = [
-      `# Profile of ours (${machineLine(machine)})`,
-      "",
-      "Made by `deno task bench --profile`: ours only, under `--cpu-prof`, through " +
-      "bench/probe_server.ts. Figures from this mode are not comparable: profiling costs CPU, " +
-      "and the memory probe's heap snapshots stay in the server's memory, inflating its RSS.",
-      "",
-    ];
-    for (const sc of scenarios) {
-      let file: string | null = null;
-      try {
-        for (const e of Deno.readDirSync(`${profDir}${sc.id}`)) {
-          if (e.name.endsWith(".cpuprofile")) file = `${profDir}${sc.id}/${e.name}`;
+    for (const m of modes) {
+      const parts = [
+        `# Profile of ours, ${m === "pid" ? "pid-only" : "group"} mode (${machineLine(machine)})`,
+        "",
+        "Made by `deno task bench --profile`: ours only, under `--cpu-prof`, through " +
+        "bench/probe_server.ts. Figures from this mode are not comparable: profiling costs CPU, " +
+        "and the memory probe's heap snapshots stay in the server's memory, inflating its RSS.",
+        "",
+      ];
+      for (const sc of scenarios) {
+        if (!sc.modes.includes(m)) continue;
+        const dir = `${profDir(m)}${sc.id}`;
+        let file: string | null = null;
+        try {
+          for (const e of Deno.readDirSync(dir)) {
+            if (e.name.endsWith(".cpuprofile")) file = `${dir}/${e.name}`;
+          }
+        } catch {
+          // no profile written
         }
-      } catch {
-        // no profile written
-      }
-      parts.push(`## ${sc.title}`, "");
-      const s = samples.find((x) => x.scenario === sc.id);
-      const probe = s?.extra?.probe as
-        | { before?: { heapSnapshot?: string }; after?: { heapSnapshot?: string } }
-        | undefined;
-      if (probe) {
-        parts.push("Memory probe:", "```json", JSON.stringify(probe, null, 2), "```", "");
-        const b = probe.before?.heapSnapshot, a = probe.after?.heapSnapshot;
-        if (a && b) {
-          const groups = (p: string) => heapGroups(JSON.parse(Deno.readTextFileSync(p)));
-          const n = Number(s?.extra?.sessions ?? 1);
+        parts.push(`## ${sc.title}`, "");
+        const s = samples.find((x) => x.scenario === sc.id && x.server === m);
+        const probe = s?.extra?.probe as
+          | { before?: { heapSnapshot?: string }; after?: { heapSnapshot?: string } }
+          | undefined;
+        if (probe) {
+          parts.push("Memory probe:", "```json", JSON.stringify(probe, null, 2), "```", "");
+          const b = probe.before?.heapSnapshot, a = probe.after?.heapSnapshot;
+          if (a && b) {
+            const groups = (p: string) => heapGroups(JSON.parse(Deno.readTextFileSync(p)));
+            const n = Number(s?.extra?.sessions ?? 1);
+            parts.push(
+              `JS heap objects kept alive per idle session (heap snapshots, ${n} sessions):`,
+              "",
+              heapMarkdown(heapDiff(groups(b), groups(a), n)),
+              "",
+            );
+          }
+        }
+        if (file) {
           parts.push(
-            `JS heap objects kept alive per idle session (heap snapshots, ${n} sessions):`,
-            "",
-            heapMarkdown(heapDiff(groups(b), groups(a), n)),
-            "",
+            profileMarkdown(summarizeProfile(JSON.parse(Deno.readTextFileSync(file)), ROOT)),
           );
-        }
+        } else parts.push("(no profile)");
+        parts.push("");
       }
-      if (file) {
-        parts.push(
-          profileMarkdown(summarizeProfile(JSON.parse(Deno.readTextFileSync(file)), ROOT)),
-        );
-      } else parts.push("(no profile)");
-      parts.push("");
+      const profileMd = `${OUT}PROFILE${m === "pid" ? "-pid" : ""}.md`;
+      Deno.writeTextFileSync(profileMd, parts.join("\n"));
+      note(`profile summary: ${profileMd.slice(ROOT.length)}`);
     }
-    const profileMd = `${OUT}PROFILE${opts.scopedRun ? "-scoped" : ""}.md`;
-    Deno.writeTextFileSync(profileMd, parts.join("\n"));
-    note(`profile summary: ${profileMd.slice(ROOT.length)}`);
     return failed;
   }
 
   // only a complete, standard full run may replace the committed report
-  const complete = !opts.only && !opts.quick && !opts.scopedRun && wsdPath !== null;
+  const complete = !opts.only && !opts.quick && defaultModes && wsdPath !== null;
+  const cpuMd = cpuMarkdownTable(rows);
   const md = [
     "# Benchmark: websocketd for Deno vs websocketd (Go)",
     "",
@@ -558,30 +620,52 @@ async function main(): Promise<number> {
     ...notes.map((n) => `Note: ${n}\n`),
     "## How it was measured",
     "",
+    "- Ours runs in two modes, side by side: **group** (`deno run --allow-all`: unscoped " +
+    "`--allow-run`, so programs start through setsid(1) in their own process group and the " +
+    "stop ladder reaches their children) and **pid-only** (the README's run line: " +
+    "`--allow-net=ADDR:PORT --allow-run=PROGRAM --allow-read=PROGRAM " +
+    "--allow-env=PATH,LD_LIBRARY_PATH`, no V8 flags; signals reach the program's pid only, as " +
+    "websocketd's do). Each start is checked against the mode's startup log line. Throughput " +
+    "and capacity do not depend on the mode and run in group mode only.",
     `- Every scenario starts a fresh server, runs the client, stops the server and checks that ` +
-    `every program it ran is gone. Per round the order is ours then websocketd (A B), rounds ` +
-    `repeat the whole list; figures are the median over ${opts.rounds} rounds with min–max.`,
+    `every program it ran is gone. Per round the order is ours (group, pid-only) then ` +
+    `websocketd (A B), rounds repeat the whole list; figures are the median over ` +
+    `${opts.rounds} rounds with min–max.`,
     `- Client: ${
       client.kind === "c"
         ? "`bench/wsload.c` (C, epoll, `cc -O2`)"
         : "`bench/wsload.ts` (Deno fallback)"
     }, ` +
     "a separate process; its CPU use (user+system, % of one core) is shown per figure. " +
-    "Server CPU is the server process alone (the programs it runs are separate processes).",
-    "- Ratio = ours median / websocketd median. Higher-better figures need ratio ≥ target; " +
-    "lower-better ones ratio ≤ target.",
+    "Server CPU % is the server process alone (the programs it runs are separate processes).",
+    "- Ratio = ours median / websocketd median, per mode. Higher-better figures need ratio ≥ " +
+    "target; lower-better ones ratio ≤ target; `ours ≤ N` is an absolute bound on ours' median.",
     `- Connect: TCP connect + handshake + first message, then close frame; ` +
-    `${params.connectSeconds} s per figure after ${params.connectWarmup} s warm-up.`,
+    `${params.connectSeconds} s per figure after ${params.connectWarmup} s warm-up. ` +
+    "First message p50/p99: from the start of the TCP connect to the first message, over every " +
+    "connection of the sequential run (one at a time, so nothing queues). CPU per connection: " +
+    "the server's /proc/PID/stat read before the 50-concurrent run (warm-up included) and " +
+    "after every program it started has been reaped; utime+stime is the server, " +
+    "cutime+cstime its programs (in group mode including setsid's exec), each divided by the " +
+    "handshakes answered with 101 (each started one program).",
     `- Output: messages/s from sending the handshake to the last message (${params.outputLines} ` +
     `lines; the fixed-size lines are ${params.lineSize} bytes plus the newline). After a read ` +
     "shorter than 2 KiB the client pauses 50 µs, so a server that writes one frame per syscall " +
     "does not make it spend a syscall per message.",
     `- Echo: ${params.echoCount} round trips of ${params.messageSize}-byte messages after ` +
-    `${params.echoWarmup} warm-up; pipelined: ${params.pipelineCount} messages, window ${params.window}.`,
+    `${params.echoWarmup} warm-up, one session alone, and again with ${params.idleSessions} ` +
+    "idle `cat` sessions opened first (each echoed once) and held beside it; pipelined: " +
+    `${params.pipelineCount} messages, window ${params.window}.`,
+    `- Burst: a live \`cat\` session echoes one message every ${params.burstIntervalUs} µs ` +
+    `while ${params.burstSize} handshakes are sent at once (${params.bursts} bursts, 1 s ` +
+    "apart, samples pooled); the window runs from the burst's first connect to its last 101. " +
+    "An echo delayed by a late predecessor counts from when it was due, so a stall shows in " +
+    "full rather than as one sample.",
     `- Input: ${params.inputCount} messages of ${params.messageSize} bytes; the clock stops when ` +
     "`wc` has read every byte (its `rchar` in /proc/PID/io), so buffering cannot flatter anyone.",
-    `- Memory: (server VmRSS with ${params.memorySessions} idle \`cat\` sessions − VmRSS after one ` +
-    "warm-up session) / sessions, read 2 s after the last session opened.",
+    `- Memory: (server VmRSS with ${params.memorySessions} idle \`cat\` sessions − VmRSS after ` +
+    `one warm-up session) / sessions, read ${params.memorySettleMs / 1000} s after the last ` +
+    "session opened; the target is judged in pid-only mode, the configuration of the README.",
     `- Sessions: levels ${params.sessionLevels.join(", ")}; a level counts when all its ` +
     `sessions open within ${params.levelBudgetBase} s + ${
       params.levelBudgetPerSession * 1000
@@ -594,6 +678,7 @@ async function main(): Promise<number> {
     "",
     markdownTable(rows),
     "",
+    ...(cpuMd ? ["### CPU per connection (50 concurrent, medians)", "", cpuMd, ""] : []),
     "## Targets",
     "",
     ...verdicts(rows),
@@ -601,9 +686,10 @@ async function main(): Promise<number> {
     "## Commands",
     "",
     "```sh",
-    "deno task bench            # this report (full mode)",
-    "deno task bench --quick    # CI smoke test, no thresholds",
-    "deno task bench --profile  # ours under --cpu-prof, writes bench/out/PROFILE.md",
+    "deno task bench                           # this report (full mode)",
+    "deno task bench --quick                   # CI smoke test, no thresholds",
+    "deno task bench --only=connect,burst --modes=pid --rounds=1   # iterate on a few figures",
+    "deno task bench --profile                 # ours under --cpu-prof, bench/out/PROFILE.md",
     "```",
     "",
     ...commandList(ctx, scenarios, wsdPath !== null),

@@ -13,10 +13,32 @@
 /** Which implementation a run measures. */
 export type ServerKind = "ours" | "websocketd";
 
+/**
+ * How ours is run: `group` with unscoped `--allow-run` (programs start through
+ * setsid(1) in their own process group, signals reach the group), `pid` with
+ * a grant scoped to the program (signals reach its pid only, as websocketd's).
+ */
+export type OursMode = "group" | "pid";
+
+/** One column of the report: ours in one of its modes, or websocketd. */
+export type Variant = OursMode | "websocketd";
+
+/** Every variant, in the order a round runs them (A B: ours, then websocketd). */
+export const VARIANTS: Variant[] = ["group", "pid", "websocketd"];
+
+/** The line each mode of ours logs at startup, which proves the mode was the one asked for. */
+export const MODE_LOG: Record<OursMode, RegExp> = {
+  group: /Programs get their own process group through \/(usr\/)?bin\/setsid/,
+  pid: /Signals reach each program's pid only/,
+};
+
 /** How to start each server. */
 export interface ServerCommands {
-  /** argv prefix for ours (`deno run --allow-all …/main.ts`), given the program it will run. */
-  ours: (program: string[]) => string[];
+  /**
+   * argv prefix for ours (`deno run PERMISSIONS …/main.ts`), given the program
+   * it will run (path resolved), its port and the mode.
+   */
+  ours: (program: string[], port: number | string, mode: OursMode) => string[];
   /** argv prefix for the Go original, or null when it is not installed. */
   websocketd: string[] | null;
 }
@@ -25,6 +47,8 @@ export interface ServerCommands {
 export interface RunningServer {
   /** Which one. */
   kind: ServerKind;
+  /** Which column of the report. */
+  variant: Variant;
   /** The server's pid (the shell exec'd into it). */
   pid: number;
   /** Its TCP port on 127.0.0.1. */
@@ -56,7 +80,7 @@ export function freePort(): number {
  * poll-connect the port.
  */
 export async function startServer(
-  kind: ServerKind,
+  variant: Variant,
   cmds: ServerCommands,
   program: string[],
   extraFlags: string[],
@@ -64,7 +88,8 @@ export async function startServer(
   extraRunFlags: string[] = [],
 ): Promise<RunningServer> {
   const port = freePort();
-  const base = kind === "ours" ? cmds.ours(program) : cmds.websocketd;
+  const kind: ServerKind = variant === "websocketd" ? "websocketd" : "ours";
+  const base = variant === "websocketd" ? cmds.websocketd : cmds.ours(program, port, variant);
   if (!base) throw new Error("websocketd is not installed");
   // deno's own flags (profiling) go before the script; server flags after it
   const prefix = kind === "ours" && extraRunFlags.length > 0
@@ -81,7 +106,15 @@ export async function startServer(
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const server: RunningServer = { kind, pid: child.pid, port, argv, logPath, status: child.status };
+  const server: RunningServer = {
+    kind,
+    variant,
+    pid: child.pid,
+    port,
+    argv,
+    logPath,
+    status: child.status,
+  };
   let exited = false;
   child.status.then(() => exited = true);
   const deadline = Date.now() + 20000;
@@ -94,7 +127,17 @@ export async function startServer(
         // the log file appears once the shell has run
       }
     }
-    if (announced && await canConnect(port)) return server;
+    if (announced && await canConnect(port)) {
+      if (variant === "websocketd" || MODE_LOG[variant].test(Deno.readTextFileSync(logPath))) {
+        return server;
+      }
+      // a figure of the wrong mode would be worse than none
+      await stopServer(server);
+      throw new Error(
+        `ours did not log ${MODE_LOG[variant]} (mode ${variant}):\n` +
+          Deno.readTextFileSync(logPath).slice(0, 2000),
+      );
+    }
     await sleep(20);
   }
   await stopServer(server);
@@ -104,7 +147,7 @@ export async function startServer(
   } catch {
     // no log at all
   }
-  throw new Error(`${kind} did not start on port ${port}:\n${log}`);
+  throw new Error(`${variant} did not start on port ${port}:\n${log}`);
 }
 
 async function canConnect(port: number): Promise<boolean> {
@@ -141,6 +184,21 @@ export function processCpuSeconds(pid: number): number {
     return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
   } catch {
     return NaN;
+  }
+}
+
+/**
+ * CPU seconds of a process from /proc/PID/stat: its own (utime+stime, all
+ * threads) and its reaped children's (cutime+cstime), or null when gone.
+ */
+export function processStat(pid: number): { self: number; children: number } | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+    // fields 14 to 17 of stat(5); f[0] is field 3
+    return { self: (f[11]! + f[12]!) / CLOCK_TICKS, children: (f[13]! + f[14]!) / CLOCK_TICKS };
+  } catch {
+    return null;
   }
 }
 

@@ -8,9 +8,24 @@
  * Built by bench/bench.ts with `cc -O2`. Usage:
  *   wsload MODE --port=P [options]     prints one JSON line on stdout
  * Modes:
- *   connect   --conc=C --seconds=S --warmup=S   connects/s (first message = connected)
+ *   connect   --conc=C --seconds=S --warmup-seconds=S [--server-pid=P]
+ *             connects/s (first message = connected), the first message's latency
+ *             from TCP connect start (p50/p90/p99), the handshakes answered over the
+ *             whole run (upgrades_total: programs started, warm-up included), and
+ *             with --server-pid the server's CPU per connection from /proc/P/stat
+ *             read at the start and end of the measured window: utime+stime (the
+ *             server) and cutime+cstime (the programs it reaped meanwhile; at 50
+ *             concurrent the window's edges make this one noisy, see bench.ts)
  *   output    --expect=N                        read every message until close
- *   echo      --count=N --warmup=N --size=B     one message at a time, latency
+ *   echo      --count=N --warmup=N --size=B [--idle=N --idle-conc=C]
+ *             one message at a time, latency; with --idle, N idle sessions
+ *             (each echoed once to prove it open) are held open beside it
+ *   burst     --burst=N --bursts=K --interval-us=U --size=B --warmup=N
+ *             one live session echoes one message every U us while N
+ *             handshakes arrive at once, K times; latency of each echo from
+ *             when it was due (a reply late because the previous one was late
+ *             counts from its due time, so a stall is not hidden), measured
+ *             from the burst's first connect until its last 101
  *   pipeline  --count=N --window=W --size=B     W messages in flight
  *   input     --count=N --size=B --server-pid=P --child=COMM
  *             sends N messages, done when the child has read them all
@@ -38,6 +53,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,7 +70,9 @@ static struct {
   char levels[256];
   int wait;
   double timeout_s, timeout_per;
-} opt = {"127.0.0.1", 0, 1, 5, 0.5, 10000, 100, -1, 16, 100, 0, "wc", "1000", 0, 60, 0.04};
+  long idle, idle_conc, burst, bursts, interval_us;
+} opt = {"127.0.0.1", 0, 1, 5, 0.5, 10000, 100, -1, 16, 100, 0, "wc", "1000", 0, 60, 0.04,
+         0, 32, 200, 3, 1000};
 
 static const char *arg_value(const char *a, const char *name) {
   size_t n = strlen(name);
@@ -79,6 +97,11 @@ static void parse_args(int argc, char **argv) {
     else if ((v = arg_value(a, "--levels"))) snprintf(opt.levels, sizeof opt.levels, "%s", v);
     else if ((v = arg_value(a, "--timeout"))) opt.timeout_s = atof(v);
     else if ((v = arg_value(a, "--timeout-per-session"))) opt.timeout_per = atof(v);
+    else if ((v = arg_value(a, "--idle"))) opt.idle = atol(v);
+    else if ((v = arg_value(a, "--idle-conc"))) opt.idle_conc = atol(v);
+    else if ((v = arg_value(a, "--burst"))) opt.burst = atol(v);
+    else if ((v = arg_value(a, "--bursts"))) opt.bursts = atol(v);
+    else if ((v = arg_value(a, "--interval-us"))) opt.interval_us = atol(v);
     else if (strcmp(a, "--wait") == 0) opt.wait = 1;
     else {
       fprintf(stderr, "wsload: unknown option %s\n", a);
@@ -404,7 +427,12 @@ static void fill_payload(unsigned char *p, long size) {
   for (long i = 0; i < size; i++) p[i] = (unsigned char)('a' + i % 26);
 }
 
+static long open_idle(long n, long conc, double *open_s);
+
 static int mode_echo(void) {
+  double idle_open_s = 0;
+  if (opt.idle > 0 && open_idle(opt.idle, opt.idle_conc, &idle_open_s) < opt.idle)
+    fail("echo: could not open every idle session");
   rx_t rx;
   int fd = connect_blocking(&rx);
   unsigned char *pl = malloc((size_t)opt.size + 1), *f = malloc((size_t)opt.size + 16);
@@ -430,9 +458,10 @@ static int mode_echo(void) {
   double sum = 0;
   for (long i = 0; i < opt.count; i++) sum += lat[i];
   printf("{\"mode\":\"echo\",\"count\":%ld,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
-         "\"min_us\":%.1f,\"max_us\":%.1f,\"mean_us\":%.1f,",
+         "\"min_us\":%.1f,\"max_us\":%.1f,\"mean_us\":%.1f,\"idle\":%ld,\"idle_open_s\":%.3f,",
          opt.count, pct(lat, opt.count, 0.5), pct(lat, opt.count, 0.99),
-         pct(lat, opt.count, 0.999), lat[0], lat[opt.count - 1], sum / (double)opt.count);
+         pct(lat, opt.count, 0.999), lat[0], lat[opt.count - 1], sum / (double)opt.count,
+         opt.idle, idle_open_s);
   print_cpu(cpu, wall);
   printf("}\n");
   return 0;
@@ -597,6 +626,8 @@ typedef struct {
 } conn_t;
 
 static int ep;
+/* handshakes answered with 101 since start, warm-up included: each started a program */
+static long upgrades_total;
 
 static void set_events(conn_t *c, uint32_t ev, int add) {
   struct epoll_event e = {.events = ev, .data = {.ptr = c}};
@@ -650,6 +681,7 @@ static int on_ready(conn_t *c, uint32_t ev) {
         continue;
       }
       c->upgraded = 1;
+      upgrades_total++;
       off = (size_t)end;
     }
     off += rx_parse(&c->rx, c->buf + off, c->fill - off);
@@ -674,6 +706,30 @@ static void raise_fd_limit(void) {
   }
 }
 
+/* CPU seconds of --server-pid from /proc/PID/stat: its own (utime+stime, all
+ * threads) and that of its children it has reaped (cutime+cstime) */
+static int server_cpu(double *self, double *children) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", opt.server_pid);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return -1;
+  /* p + 2 is field 3 (state); utime, stime, cutime, cstime are fields 14 to 17 */
+  unsigned long long f[15];
+  int got = sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu",
+                   &f[0], &f[1], &f[2], &f[3]);
+  if (got != 4) return -1;
+  double tick = (double)sysconf(_SC_CLK_TCK);
+  *self = (double)(f[0] + f[1]) / tick;
+  *children = (double)(f[2] + f[3]) / tick;
+  return 0;
+}
+
 static int mode_connect(void) {
   int conc = opt.conc > 0 ? opt.conc : 1;
   /* closing sessions wait for the server's FIN in the background, so the
@@ -684,11 +740,15 @@ static int mode_connect(void) {
   for (int i = 0; i < cap; i++) cs[i].fd = -1;
   ep = epoll_create1(EPOLL_CLOEXEC);
   double start = now_s(), t_meas = start + opt.warmup_s, t_end = t_meas + opt.seconds;
-  double c0 = -1;
+  double c0 = -1, s0 = 0, k0 = 0, s1 = 0, k1 = 0;
   long done = 0, failures = 0, active = 0, draining = 0;
   double lat_sum = 0;
+  /* first-message latency of every measured connection, ms */
+  size_t lat_cap = 4096;
+  double *lat = malloc(sizeof(double) * lat_cap);
+  if (!lat) fail("out of memory");
   struct epoll_event evs[256];
-  int measuring = 0;
+  int measuring = 0, have_server = 0;
   for (;;) {
     double t = now_s();
     if (!measuring && t >= t_meas) {
@@ -696,6 +756,7 @@ static int mode_connect(void) {
       c0 = cpu_s();
       done = failures = 0;
       lat_sum = 0;
+      have_server = opt.server_pid > 0 && server_cpu(&s0, &k0) == 0;
     }
     if (t >= t_end) break;
     for (int i = 0; i < cap && active < conc; i++) {
@@ -729,7 +790,14 @@ static int mode_connect(void) {
         continue;
       }
       done++;
-      lat_sum += now_s() - c->t0;
+      double l = now_s() - c->t0;
+      lat_sum += l;
+      if ((size_t)done > lat_cap) {
+        lat_cap *= 2;
+        lat = realloc(lat, sizeof(double) * lat_cap);
+        if (!lat) fail("out of memory");
+      }
+      lat[done - 1] = l * 1e3;
       unsigned char f[16];
       size_t fl = put_frame(f, 0x8, close_payload, 2);
       write_all(c->fd, f, fl);
@@ -748,11 +816,22 @@ static int mode_connect(void) {
     }
   }
   double wall = now_s() - t_meas, cpu = cpu_s() - c0;
+  if (have_server && server_cpu(&s1, &k1) < 0) have_server = 0;
   for (int i = 0; i < cap; i++)
     if (cs[i].fd >= 0) drop(&cs[i], FREE);
+  qsort(lat, (size_t)done, sizeof(double), cmp_double);
   printf("{\"mode\":\"connect\",\"conc\":%d,\"connects\":%ld,\"failures\":%ld,\"rate\":%.1f,"
-         "\"mean_ms\":%.3f,",
-         conc, done, failures, (double)done / wall, done ? lat_sum / (double)done * 1e3 : 0.0);
+         "\"mean_ms\":%.3f,\"upgrades_total\":%ld,",
+         conc, done, failures, (double)done / wall, done ? lat_sum / (double)done * 1e3 : 0.0,
+         upgrades_total);
+  if (done > 0)
+    printf("\"first_p50_ms\":%.3f,\"first_p90_ms\":%.3f,\"first_p99_ms\":%.3f,\"first_max_ms\":%.3f,",
+           pct(lat, done, 0.5), pct(lat, done, 0.9), pct(lat, done, 0.99), lat[done - 1]);
+  if (have_server && done > 0)
+    printf("\"server_cpu_s\":%.2f,\"programs_cpu_s\":%.2f,\"server_ms_per_conn\":%.3f,"
+           "\"programs_ms_per_conn\":%.3f,",
+           s1 - s0, k1 - k0, (s1 - s0) * 1e3 / (double)done, (k1 - k0) * 1e3 / (double)done);
+  free(lat);
   print_cpu(cpu, wall);
   printf("}\n");
   return 0;
@@ -765,6 +844,63 @@ static int send_echo(conn_t *c, const unsigned char *pl) {
   c->want = c->rx.msgs + 1;
   c->state = ECHO_WAIT;
   return 0;
+}
+
+/* Opens sessions cs[*opened..level), `conc` handshakes at a time; each echoes
+ * one message as soon as it is open and is IDLE once the echo is back.
+ * Gives up at `deadline`. */
+static void open_sessions(conn_t *cs, long *opened, long level, long conc, double deadline,
+                          const unsigned char *pl, long *failures) {
+  struct epoll_event evs[512];
+  long inflight = 0;
+  while ((*opened < level || inflight > 0) && now_s() < deadline) {
+    while (*opened < level && inflight < conc) {
+      conn_t *c = &cs[(*opened)++];
+      if (start_conn(c) < 0) {
+        (*failures)++;
+        continue;
+      }
+      inflight++;
+    }
+    int n = epoll_wait(ep, evs, 512, 50);
+    for (int k = 0; k < n; k++) {
+      conn_t *c = evs[k].data.ptr;
+      int before = c->state;
+      int res = on_ready(c, evs[k].events);
+      if (res < 0) {
+        if (before == CONNECTING || before == HANDSHAKE || before == ECHO_WAIT) inflight--;
+        (*failures)++;
+        drop(c, DEAD);
+      } else if (c->state == HANDSHAKE && c->upgraded) {
+        if (send_echo(c, pl) < 0) {
+          inflight--;
+          (*failures)++;
+          drop(c, DEAD);
+        }
+      } else if (res == 1) {
+        c->state = IDLE;
+        inflight--;
+      }
+    }
+  }
+}
+
+/* the echo mode's idle neighbours: open until the process exits */
+static long open_idle(long n, long conc, double *open_s) {
+  conn_t *cs = calloc((size_t)n, sizeof(conn_t));
+  if (!cs) fail("out of memory");
+  for (long i = 0; i < n; i++) cs[i].fd = -1;
+  unsigned char pl[256];
+  fill_payload(pl, opt.size > 200 ? 200 : opt.size);
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  long opened = 0, failures = 0;
+  double t0 = now_s();
+  open_sessions(cs, &opened, n, conc, t0 + opt.timeout_s + opt.timeout_per * (double)n, pl,
+                &failures);
+  *open_s = now_s() - t0;
+  long held = 0;
+  for (long i = 0; i < n; i++) held += cs[i].state == IDLE;
+  return held;
 }
 
 static int mode_hold(void) {
@@ -789,39 +925,8 @@ static int mode_hold(void) {
     long level = levels[li];
     double ls = now_s();
     double deadline = ls + opt.timeout_s + opt.timeout_per * (double)(level - opened);
-    long inflight = 0;
-    /* phase 1: open sessions up to the level, `conc` handshakes at a time;
-     * each one echoes a message as soon as it is open */
-    while ((opened < level || inflight > 0) && now_s() < deadline) {
-      while (opened < level && inflight < opt.conc) {
-        conn_t *c = &cs[opened++];
-        if (start_conn(c) < 0) {
-          failures++;
-          continue;
-        }
-        inflight++;
-      }
-      int n = epoll_wait(ep, evs, 512, 50);
-      for (int k = 0; k < n; k++) {
-        conn_t *c = evs[k].data.ptr;
-        int before = c->state;
-        int res = on_ready(c, evs[k].events);
-        if (res < 0) {
-          if (before == CONNECTING || before == HANDSHAKE || before == ECHO_WAIT) inflight--;
-          failures++;
-          drop(c, DEAD);
-        } else if (c->state == HANDSHAKE && c->upgraded) {
-          if (send_echo(c, pl) < 0) {
-            inflight--;
-            failures++;
-            drop(c, DEAD);
-          }
-        } else if (res == 1) {
-          c->state = IDLE;
-          inflight--;
-        }
-      }
-    }
+    /* phase 1: open sessions up to the level, `conc` handshakes at a time */
+    open_sessions(cs, &opened, level, opt.conc, deadline, pl, &failures);
     double open_s = now_s() - ls;
     /* phase 2: every session at this level echoes again, all at once */
     double vs = now_s();
@@ -871,6 +976,150 @@ static int mode_hold(void) {
   return 0;
 }
 
+/* ---------- burst: a live session's echo while N handshakes arrive at once ---------- */
+
+static void arm_timer(int tfd, double at) {
+  struct itimerspec its = {{0, 0}, {(time_t)at, (long)((at - (double)(time_t)at) * 1e9)}};
+  if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+  if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) die("timerfd_settime");
+}
+
+static int mode_burst(void) {
+  static char live_tag, timer_tag;
+  rx_t rx;
+  int live = connect_blocking(&rx);
+  unsigned char *pl = malloc((size_t)opt.size + 1), *f = malloc((size_t)opt.size + 16);
+  long n_burst = opt.burst > 0 ? opt.burst : 1;
+  conn_t *cs = calloc((size_t)n_burst, sizeof(conn_t));
+  size_t cap = 65536, nlat = 0;
+  double *lat = malloc(sizeof(double) * cap);
+  double *burst_ms = calloc((size_t)(opt.bursts > 0 ? opt.bursts : 1), sizeof(double));
+  if (!pl || !f || !cs || !lat || !burst_ms) fail("out of memory");
+  fill_payload(pl, opt.size);
+  /* warm-up round trips: the program runs and both code paths are hot */
+  for (long i = 0; i < opt.warmup; i++) {
+    size_t n = put_frame(f, 0x1, pl, (size_t)opt.size);
+    if (write_all(live, f, n) < 0) die("send");
+    if (read_until(live, &rx, rx.msgs + 1) < 0) fail("burst: live session ended");
+  }
+  if (fcntl(live, F_SETFL, fcntl(live, F_GETFL) | O_NONBLOCK) < 0) die("fcntl");
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (tfd < 0) die("timerfd_create");
+  struct epoll_event le = {.events = EPOLLIN, .data = {.ptr = &live_tag}};
+  struct epoll_event te = {.events = EPOLLIN, .data = {.ptr = &timer_tag}};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, live, &le) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &te) < 0)
+    die("epoll_ctl");
+  double interval = (double)opt.interval_us / 1e6;
+  long failures = 0;
+  double c0 = cpu_s(), t0 = now_s();
+  struct epoll_event evs[512];
+  for (long b = 0; b < opt.bursts; b++) {
+    if (b > 0) sleep_s(1.0); /* the previous burst's sessions end meanwhile */
+    double bs = now_s();
+    long pending = 0;
+    for (long i = 0; i < n_burst; i++) {
+      if (start_conn(&cs[i]) < 0) failures++;
+      else pending++;
+    }
+    double next_due = bs, due = 0, base = 0;
+    int inflight = 0, in_window = 1;
+    uint64_t want = rx.msgs;
+    arm_timer(tfd, next_due);
+    /* until the last handshake is answered and the echo sent during it is back */
+    while ((in_window || inflight) && now_s() - bs < opt.timeout_s) {
+      int n = epoll_wait(ep, evs, 512, 100);
+      int try_send = 0, from_reply = 0;
+      for (int k = 0; k < n; k++) {
+        void *tag = evs[k].data.ptr;
+        if (tag == &timer_tag) {
+          uint64_t junk;
+          if (read(tfd, &junk, sizeof junk) < 0) {
+          }
+          try_send = 1;
+        } else if (tag == &live_tag) {
+          for (;;) {
+            ssize_t r = read(live, rbuf + rfill, sizeof rbuf - rfill);
+            if (r < 0 && errno == EAGAIN) break;
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) fail("burst: live session ended");
+            rfill += (size_t)r;
+            size_t used = rx_parse(&rx, rbuf, rfill);
+            memmove(rbuf, rbuf + used, rfill - used);
+            rfill -= used;
+            send_pong_if_owed(live, &rx);
+          }
+          if (rx.closed) fail("burst: live session closed");
+          if (inflight && rx.msgs >= want) {
+            double t = now_s();
+            if (nlat == cap) {
+              cap *= 2;
+              lat = realloc(lat, sizeof(double) * cap);
+              if (!lat) fail("out of memory");
+            }
+            lat[nlat++] = (t - base) * 1e3;
+            inflight = 0;
+            try_send = from_reply = 1;
+          }
+        } else {
+          conn_t *c = tag;
+          int res = on_ready(c, evs[k].events);
+          if (c->state == IDLE) {
+            /* answered already: nothing more is expected before we close it */
+            if (res < 0) drop(c, DEAD);
+            continue;
+          }
+          if (res < 0) {
+            failures++;
+            drop(c, DEAD);
+            pending--;
+          } else if (c->upgraded) {
+            c->state = IDLE;
+            pending--;
+          }
+        }
+      }
+      if (in_window && pending == 0) {
+        in_window = 0;
+        burst_ms[b] = (now_s() - bs) * 1e3;
+      }
+      double t = now_s();
+      if (in_window && try_send && !inflight && t >= next_due) {
+        due = next_due;
+        /* late because the previous reply was late: count from when it was due;
+         * sent by the timer: count from the send, so our timer slop is not charged */
+        base = from_reply ? due : t;
+        size_t fl = put_frame(f, 0x1, pl, (size_t)opt.size);
+        if (write_all(live, f, fl) < 0) die("send");
+        want = rx.msgs + 1;
+        inflight = 1;
+        next_due += interval;
+        arm_timer(tfd, next_due);
+      }
+    }
+    if (in_window || inflight) fail("burst: timed out");
+    for (long i = 0; i < n_burst; i++) {
+      if (cs[i].fd < 0) continue;
+      if (cs[i].state == IDLE) close_session(cs[i].fd);
+      else close(cs[i].fd);
+      cs[i].fd = -1;
+    }
+  }
+  double wall = now_s() - t0, cpu = cpu_s() - c0;
+  close_session(live);
+  if (nlat == 0) fail("burst: no samples");
+  qsort(lat, nlat, sizeof(double), cmp_double);
+  qsort(burst_ms, (size_t)opt.bursts, sizeof(double), cmp_double);
+  long nl = (long)nlat;
+  printf("{\"mode\":\"burst\",\"burst\":%ld,\"bursts\":%ld,\"failures\":%ld,\"samples\":%ld,"
+         "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"burst_ms\":%.1f,\"burst_max_ms\":%.1f,",
+         n_burst, opt.bursts, failures, nl, pct(lat, nl, 0.5), pct(lat, nl, 0.99), lat[nl - 1],
+         pct(burst_ms, opt.bursts, 0.5), burst_ms[opt.bursts - 1]);
+  print_cpu(cpu, wall);
+  printf("}\n");
+  return failures > 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: wsload MODE --port=P [options]\n");
@@ -887,6 +1136,7 @@ int main(int argc, char **argv) {
   if (strcmp(m, "pipeline") == 0) return mode_pipeline();
   if (strcmp(m, "input") == 0) return mode_input();
   if (strcmp(m, "hold") == 0) return mode_hold();
+  if (strcmp(m, "burst") == 0) return mode_burst();
   fprintf(stderr, "wsload: unknown mode %s\n", m);
   return 2;
 }

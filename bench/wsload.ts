@@ -34,6 +34,11 @@ interface Opts {
   wait: boolean;
   timeout: number;
   timeoutPerSession: number;
+  idle: number;
+  idleConc: number;
+  burst: number;
+  bursts: number;
+  intervalUs: number;
 }
 
 function parseOpts(args: string[]): Opts {
@@ -54,6 +59,11 @@ function parseOpts(args: string[]): Opts {
     wait: false,
     timeout: 60,
     timeoutPerSession: 0.04,
+    idle: 0,
+    idleConc: 32,
+    burst: 200,
+    bursts: 3,
+    intervalUs: 1000,
   };
   for (const a of args) {
     if (a === "--wait") {
@@ -94,6 +104,17 @@ function parseOpts(args: string[]): Opts {
       case "timeout-per-session":
         o.timeoutPerSession = n;
         break;
+      case "idle":
+      case "burst":
+      case "bursts":
+        o[k] = n;
+        break;
+      case "idle-conc":
+        o.idleConc = n;
+        break;
+      case "interval-us":
+        o.intervalUs = n;
+        break;
       default:
         throw new Error(`unknown option ${a}`);
     }
@@ -107,6 +128,23 @@ function cpuSeconds(): number {
   const s = Deno.readTextFileSync("/proc/self/stat");
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** A server's own CPU seconds and its reaped children's, from /proc/PID/stat; null if gone. */
+function serverCpu(pid: number): { self: number; children: number } | null {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ").map(Number);
+    return { self: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100 };
+  } catch {
+    return null;
+  }
+}
+
+/** The p-quantile of sorted values, picked as wsload.c picks it. */
+function quantile(sorted: ArrayLike<number>, p: number): number {
+  const n = sorted.length;
+  return sorted[Math.min(n - 1, Math.max(0, Math.round(p * (n - 1))))]!;
 }
 
 const now = () => performance.now() / 1000;
@@ -208,6 +246,9 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
 
+/** Handshakes answered with 101 since start, warm-up included: each started a program. */
+let upgradesTotal = 0;
+
 /** One client session over a raw socket. */
 class Session {
   rx = new Rx();
@@ -241,6 +282,7 @@ class Session {
         const end = text.indexOf("\r\n\r\n");
         if (end < 0) continue;
         if (!text.startsWith("HTTP/1.1 101")) throw new Error("handshake refused");
+        upgradesTotal++;
         // the response is ASCII, so its string length is its byte length
         s.rx.push(s.#buf.slice(end + 4, fill));
         return s;
@@ -327,7 +369,34 @@ async function modeOutput(o: Opts): Promise<string> {
     `"mb_per_s":${(s.rx.bytes / wall / 1e6).toFixed(2)},${cpuFields(cpu, wall)}}`;
 }
 
+/** Opens `n` sessions, `conc` at a time, each echoed once; they stay open until exit. */
+async function openIdle(o: Opts, n: number, conc: number): Promise<Session[]> {
+  const pl = payloadOf(o.size);
+  const held: Session[] = [];
+  const deadline = now() + o.timeout + o.timeoutPerSession * n;
+  let opened = 0;
+  const one = async () => {
+    while (opened < n && now() < deadline) {
+      opened++;
+      try {
+        const s = await Session.open(o);
+        await writeAll(s.conn, frame(1, pl));
+        if (await s.until(s.rx.msgs + 1)) held.push(s);
+        else s.close();
+      } catch {
+        // counted by the caller: fewer sessions held than asked for
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, one));
+  return held;
+}
+
 async function modeEcho(o: Opts): Promise<string> {
+  const idleStart = now();
+  const idle = o.idle > 0 ? await openIdle(o, o.idle, o.idleConc) : [];
+  const idleOpenS = now() - idleStart;
+  if (idle.length < o.idle) return `{"error":"echo: could not open every idle session"}`;
   const s = await Session.open(o);
   const pl = payloadOf(o.size);
   const lat = new Float64Array(o.count);
@@ -354,7 +423,8 @@ async function modeEcho(o: Opts): Promise<string> {
   return `{"mode":"echo","count":${o.count},"p50_us":${pct(0.5).toFixed(1)},` +
     `"p99_us":${pct(0.99).toFixed(1)},"p999_us":${pct(0.999).toFixed(1)},` +
     `"min_us":${lat[0]!.toFixed(1)},"max_us":${lat[o.count - 1]!.toFixed(1)},` +
-    `"mean_us":${mean.toFixed(1)},${cpuFields(cpu, wall)}}`;
+    `"mean_us":${mean.toFixed(1)},"idle":${idle.length},"idle_open_s":${idleOpenS.toFixed(3)},` +
+    `${cpuFields(cpu, wall)}}`;
 }
 
 async function modePipeline(o: Opts): Promise<string> {
@@ -448,6 +518,9 @@ async function modeConnect(o: Opts): Promise<string> {
   const start = now();
   const tMeas = start + o.warmupSeconds, tEnd = tMeas + o.seconds;
   let c0 = NaN, done = 0, failures = 0, latSum = 0;
+  // set by the timer when the measured window opens
+  const atStart: { server: ReturnType<typeof serverCpu> } = { server: null };
+  const lats: number[] = [];
   const worker = async () => {
     while (now() < tEnd) {
       const st = now();
@@ -458,6 +531,7 @@ async function modeConnect(o: Opts): Promise<string> {
           if (ok) {
             done++;
             latSum += now() - st;
+            lats.push((now() - st) * 1e3);
           } else failures++;
         }
         // the close handshake finishes in the background, as in wsload.c
@@ -467,13 +541,91 @@ async function modeConnect(o: Opts): Promise<string> {
       }
     }
   };
-  setTimeout(() => c0 = cpuSeconds(), o.warmupSeconds * 1000);
+  setTimeout(() => {
+    c0 = cpuSeconds();
+    if (o.serverPid > 0) atStart.server = serverCpu(o.serverPid);
+  }, o.warmupSeconds * 1000);
   await Promise.all(Array.from({ length: Math.max(1, o.conc) }, worker));
   const wall = now() - tMeas, cpu = cpuSeconds() - c0;
+  const s0 = atStart.server, s1 = o.serverPid > 0 ? serverCpu(o.serverPid) : null;
+  lats.sort((a, b) => a - b);
+  const first = done
+    ? `"first_p50_ms":${quantile(lats, 0.5).toFixed(3)},` +
+      `"first_p90_ms":${quantile(lats, 0.9).toFixed(3)},` +
+      `"first_p99_ms":${quantile(lats, 0.99).toFixed(3)},` +
+      `"first_max_ms":${lats[lats.length - 1]!.toFixed(3)},`
+    : "";
+  const server = s0 && s1 && done
+    ? `"server_cpu_s":${(s1.self - s0.self).toFixed(2)},` +
+      `"programs_cpu_s":${(s1.children - s0.children).toFixed(2)},` +
+      `"server_ms_per_conn":${((s1.self - s0.self) * 1e3 / done).toFixed(3)},` +
+      `"programs_ms_per_conn":${((s1.children - s0.children) * 1e3 / done).toFixed(3)},`
+    : "";
   return `{"mode":"connect","conc":${o.conc},"connects":${done},"failures":${failures},` +
-    `"rate":${(done / wall).toFixed(1)},"mean_ms":${(done ? latSum / done * 1e3 : 0).toFixed(3)},${
-      cpuFields(cpu, wall)
-    }}`;
+    `"rate":${(done / wall).toFixed(1)},"mean_ms":${
+      (done ? latSum / done * 1e3 : 0).toFixed(3)
+    },"upgrades_total":${upgradesTotal},${first}${server}${cpuFields(cpu, wall)}}`;
+}
+
+/**
+ * A live session echoes one message every --interval-us while --burst
+ * handshakes arrive at once (see wsload.c). Latency counts from the send, or
+ * from when the message was due if the previous reply was late.
+ */
+async function modeBurst(o: Opts): Promise<string> {
+  const live = await Session.open(o);
+  const pl = payloadOf(o.size);
+  for (let i = 0; i < o.warmup; i++) {
+    await writeAll(live.conn, frame(1, pl));
+    if (!await live.until(live.rx.msgs + 1)) return `{"error":"burst: live session ended"}`;
+  }
+  const lat: number[] = [];
+  const burstMs: number[] = [];
+  let failures = 0;
+  const interval = o.intervalUs / 1e6;
+  const t0 = now(), c0 = cpuSeconds();
+  for (let b = 0; b < o.bursts; b++) {
+    if (b > 0) await sleep(1000);
+    const bs = now();
+    let inWindow = true;
+    const opened: Session[] = [];
+    const handshakes = Promise.all(Array.from({ length: o.burst }, async () => {
+      try {
+        opened.push(await Session.open(o));
+      } catch {
+        failures++;
+      }
+    })).then(() => {
+      inWindow = false;
+      burstMs.push((now() - bs) * 1e3);
+    });
+    let due = bs;
+    while (inWindow) {
+      const wait = (due - now()) * 1000;
+      if (wait > 0) await sleep(wait);
+      if (!inWindow) break;
+      const sent = now();
+      const late = sent - due > interval;
+      await writeAll(live.conn, frame(1, pl));
+      if (!await live.until(live.rx.msgs + 1)) return `{"error":"burst: live session ended"}`;
+      const back = now();
+      lat.push((back - (late ? due : sent)) * 1e3);
+      due += interval;
+    }
+    await handshakes;
+    for (const s of opened) s.close();
+  }
+  const wall = now() - t0, cpu = cpuSeconds() - c0;
+  live.close();
+  if (lat.length === 0) return `{"error":"burst: no samples"}`;
+  lat.sort((a, b) => a - b);
+  burstMs.sort((a, b) => a - b);
+  if (failures > 0) return `{"error":"burst: ${failures} handshakes failed"}`;
+  return `{"mode":"burst","burst":${o.burst},"bursts":${o.bursts},"failures":${failures},` +
+    `"samples":${lat.length},"p50_ms":${quantile(lat, 0.5).toFixed(3)},` +
+    `"p99_ms":${quantile(lat, 0.99).toFixed(3)},"max_ms":${lat[lat.length - 1]!.toFixed(3)},` +
+    `"burst_ms":${quantile(burstMs, 0.5).toFixed(1)},` +
+    `"burst_max_ms":${burstMs[burstMs.length - 1]!.toFixed(1)},${cpuFields(cpu, wall)}}`;
 }
 
 async function modeHold(o: Opts): Promise<string> {
@@ -541,6 +693,7 @@ if (import.meta.main) {
       pipeline: modePipeline,
       input: modeInput,
       hold: modeHold,
+      burst: modeBurst,
     };
     const fn = modes[mode ?? ""];
     if (!fn) throw new Error(`unknown mode ${mode}`);

@@ -61,6 +61,9 @@ import {
   type Variant,
 } from "./servers.ts";
 
+/** The V8 flag of the configuration users run (README, `deno task compile`). */
+const V8_DEFAULT = "--v8-flags=--optimize-for-size";
+
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 const OUT = `${BENCH_DIR}out/`;
@@ -370,8 +373,10 @@ async function main(): Promise<number> {
   // group: what `deno run -A main.ts` gives (unscoped --allow-run: process groups through
   // setsid). pid: the README's first run line, the narrowest grant for one program; the
   // profile's probe also writes its JSON and heap snapshots under bench/out/
+  // both run with the V8 flag the README's run lines and `deno task compile` use by default
   const perms = (program: string[], port: number | string, m: OursMode) =>
-    m === "group" ? ["--allow-all"] : [
+    m === "group" ? ["--allow-all", V8_DEFAULT] : [
+      V8_DEFAULT,
       `--allow-net=127.0.0.1:${port}`,
       `--allow-run=${program[0]}`,
       `--allow-read=${program[0]}${opts.profile ? `,${OUT}` : ""}`,
@@ -620,11 +625,13 @@ async function main(): Promise<number> {
     ...notes.map((n) => `Note: ${n}\n`),
     "## How it was measured",
     "",
-    "- Ours runs in two modes, side by side: **group** (`deno run --allow-all`: unscoped " +
+    "- Ours runs as users run it, with `--v8-flags=--optimize-for-size` (the README's run " +
+    "lines and `deno task compile` default), in two modes, side by side: **group** " +
+    "(`deno run --allow-all`: unscoped " +
     "`--allow-run`, so programs start through setsid(1) in their own process group and the " +
     "stop ladder reaches their children) and **pid-only** (the README's run line: " +
     "`--allow-net=ADDR:PORT --allow-run=PROGRAM --allow-read=PROGRAM " +
-    "--allow-env=PATH,LD_LIBRARY_PATH`, no V8 flags; signals reach the program's pid only, as " +
+    "--allow-env=PATH,LD_LIBRARY_PATH`; signals reach the program's pid only, as " +
     "websocketd's do). Each start is checked against the mode's startup log line. Throughput " +
     "and capacity do not depend on the mode and run in group mode only.",
     `- Every scenario starts a fresh server, runs the client, stops the server and checks that ` +

@@ -622,7 +622,7 @@ export const SCENARIOS: Scenario[] = [
       label: "memory per idle session",
       unit: "KiB",
       better: "lower",
-      // judged as users run it: a scoped grant (README's run lines), no V8 flags
+      // judged as users run it: a scoped grant and the V8 flag of the README's run lines
       targets: { pid: { ratio: 1 } },
     }],
     modes: ["group", "pid"],

@@ -87,19 +87,23 @@ Deno.test("the --group-signals grant finds setsid(1): programs get a group, gran
   }
 });
 
-Deno.test("deno task compile --print --low-memory: the printed grant runs the server, with V8 sized for memory", async () => {
+Deno.test("deno task compile --print: the printed grant runs the server, with V8 sized for memory by default; --fast leaves it out", async () => {
   const port = freePort();
   const args = ["--address=127.0.0.1", `--port=${port}`, TESTPROG, marker(), "echo"];
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}/scripts/compile.ts`, "--print", "--low-memory", "--", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert(out.success, new TextDecoder().decode(out.stderr));
-  const line = new TextDecoder().decode(out.stdout).trim().split(" ");
-  // deno run PERMS… MAIN ARGS…: the printed words have no quoting here (no special characters)
-  const main = line.findIndex((w) => w.endsWith("/main.ts"));
-  const perms = line.slice(2, main);
+  const printed = async (...own: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}/scripts/compile.ts`, "--print", ...own, "--", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(out.success, new TextDecoder().decode(out.stderr));
+    const line = new TextDecoder().decode(out.stdout).trim().split(" ");
+    // deno run PERMS… MAIN ARGS…: the printed words have no quoting here (no special characters)
+    return line.slice(2, line.findIndex((w) => w.endsWith("/main.ts")));
+  };
+  const fast = await printed("--fast");
+  assert(!fast.includes("--v8-flags=--optimize-for-size"), fast.join(" "));
+  const perms = await printed();
   assert(perms.includes("--v8-flags=--optimize-for-size"), perms.join(" "));
   assert(!perms.includes("-A") && !perms.includes("--allow-all"), perms.join(" "));
   await using _server = await startServer(args, { perms, noListenFlags: true, port });

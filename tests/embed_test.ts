@@ -159,3 +159,23 @@ Deno.test("settings are checked when the handler is made", () => {
   assertMatch(threw({ command: "cat", headers: { "Bad Name": "x" } }), /./);
   assert(threw({ command: "cat", log: "none" }) === "");
 });
+
+Deno.test("a client that leaves right after its handshake: its program is stopped", async () => {
+  const m = marker();
+  await withApp({ command: TESTPROG, args: [m, "welcome", "hi"] }, async (port, handler) => {
+    for (let i = 0; i < 5; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(new TextEncoder().encode(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+      ));
+      conn.close();
+    }
+    const deadline = Date.now() + 12_000;
+    while (handler.sessions > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assertEquals(handler.sessions, 0);
+    assertEquals(await waitNoProcesses(m), []);
+  });
+});

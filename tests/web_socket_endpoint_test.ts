@@ -241,3 +241,19 @@ Deno.test("congested follows bufferedAmount; drain resolves once it falls", asyn
   ep.close(Close.normal);
   await settle(ep, ws);
 });
+
+Deno.test("a socket that never opens counts as lost (Deno fires nothing for a client gone before the 101)", async () => {
+  const ws = new FakeWs();
+  const ep = new WebSocketEndpoint(ws as unknown as WebSocket, {
+    maxMessage: 100,
+    maxQueuedInput: 100,
+    maxLine: 100,
+    openWaitMs: 20,
+  });
+  ep.send(frames([Op.text, true, "held"]));
+  assertEquals(await ep.closed, {
+    code: 1006,
+    reason: "the socket never opened",
+    by: "network",
+  });
+});

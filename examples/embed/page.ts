@@ -1,6 +1,7 @@
 /**
  * The page both embedding examples serve at `/`: a box whose lines go to
- * the program at `/ws`, and the program's answers below it.
+ * the program at `/ws` (websocketd embedded, see deno_serve.ts for the
+ * command), and the program's answers below it.
  *
  * @module
  */

@@ -254,6 +254,8 @@ export function websocketd(options: WebsocketdOptions): WebsocketdHandler {
       }
       await spawnTurn();
       if (closing) return answer(refusal(503, "server shutting down"));
+      // a client that left meanwhile is noticed by the endpoint (OPEN_WAIT_MS): reading
+      // req.signal would make Deno print a warning about its legacy abort on every session
       let upgrade: Deno.WebSocketUpgrade;
       try {
         upgrade = Deno.upgradeWebSocket(req, {

@@ -25,7 +25,9 @@
  *   text message that is not UTF-8.
  * - **No forced drop.** A peer that never answers our close frame keeps
  *   its TCP connection until it leaves; the session ends after
- *   {@link CLOSE_WAIT_MS} all the same.
+ *   {@link CLOSE_WAIT_MS} all the same. Deno may also fire no event at all
+ *   for a client that left before the 101 went out: a socket that has not
+ *   opened after {@link OPEN_WAIT_MS} counts as lost.
  *
  * Every event handler is guarded: an exception in one would otherwise end
  * the whole process.
@@ -58,6 +60,8 @@ export interface WebSocketEndpointOptions {
   maxQueuedInput: number;
   /** Largest output line sent whole when the framer fragmented it; past it, close 1009. */
   maxLine: number;
+  /** How long the socket may take to open before the connection counts as lost; default {@link OPEN_WAIT_MS}. */
+  openWaitMs?: number;
   /** Told about limits hit and errors caught (for the log). */
   report?: (message: string) => void;
 }
@@ -72,6 +76,13 @@ export function apiCloseCode(code: number): number {
   const mapped = 4000 + (code - 1000);
   return mapped >= 4000 && mapped <= 4999 ? mapped : 4011;
 }
+
+/**
+ * How long a socket may take to open after the handler returned its 101:
+ * Deno fires no event at all for a client that left before the response
+ * went out, so without this bound its program would run on.
+ */
+export const OPEN_WAIT_MS = 10_000;
 
 /** The reason Deno's own ping timeout closes with. */
 const DENO_PING_TIMEOUT = "No response from ping frame.";
@@ -107,6 +118,7 @@ export class WebSocketEndpoint implements SocketEndpoint {
   #deliverScheduled = false;
   #error = "";
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #openTimer: ReturnType<typeof setTimeout> | undefined;
   #drainWaiters: (() => void)[] = [];
   #polling = false;
   #resolveClosed!: (info: CloseInfo) => void;
@@ -126,6 +138,10 @@ export class WebSocketEndpoint implements SocketEndpoint {
       this.#error ||= (e as ErrorEvent).message ?? "error";
     });
     ws.onclose = this.#guard((e: CloseEvent) => this.#onClose(e));
+    this.#openTimer = setTimeout(() => {
+      this.#error ||= "the socket never opened";
+      this.#finish();
+    }, opts.openWaitMs ?? OPEN_WAIT_MS);
   }
 
   /** See {@link SocketEndpoint.start}. */
@@ -229,6 +245,7 @@ export class WebSocketEndpoint implements SocketEndpoint {
 
   #onOpen(): void {
     this.#opened = true;
+    clearTimeout(this.#openTimer);
     const out = this.#pendingOut;
     this.#pendingOut = [];
     this.#pendingBytes = 0;
@@ -297,6 +314,7 @@ export class WebSocketEndpoint implements SocketEndpoint {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#openTimer);
     this.#inQueue = [];
     this.#inQueued = 0;
     this.#fragment = null;

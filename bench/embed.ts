@@ -108,7 +108,8 @@ for (let r = 0; r < runs; r++) {
 }
 
 console.log(
-  `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs, median of ${runs} runs\n`,
+  `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs, load average ` +
+    `${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")} at the end, median of ${runs} runs\n`,
 );
 console.log("| endpoint | seq 1 1000000 (messages/s) | echo p50 (µs) | echo p99 (µs) |");
 console.log("| --- | ---: | ---: | ---: |");

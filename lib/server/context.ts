@@ -9,17 +9,12 @@ import type { EnvBase } from "../cgi/variables.ts";
 import type { AuthGate } from "../http/auth.ts";
 import type { ScriptRoot } from "../http/scripts.ts";
 import type { Broadcast } from "../session/broadcast.ts";
+import type { Live } from "../session/start.ts";
+
+export type { Live };
 import type { Logger } from "../util/log.ts";
 import type { ForkSlots } from "./forks.ts";
 import type { Metrics } from "./metrics.ts";
-
-/** Something a shutdown must end: a session, or a broadcast subscriber. */
-export interface Live {
-  /** Ends it because the server stops (close 1001, then the stop ladder). */
-  shutdown(reason: string): void;
-  /** Settles when it is over (program reaped, socket closed). */
-  readonly done: Promise<unknown>;
-}
 
 /** Shared server state. */
 export interface ServerContext {

@@ -12,19 +12,23 @@
 import type { Duplex } from "node:stream";
 import { lookupService } from "node:dns/promises";
 import type { CommandConfig } from "../cli/config.ts";
-import { checkOrigin } from "../http/origin.ts";
 import type { RoutedFacts } from "../http/request.ts";
-import { refusal, textResponse } from "../http/respond.ts";
-import { describeStatus, Program } from "../process/program.ts";
+import { refusal } from "../http/respond.ts";
+import type { Program } from "../process/program.ts";
 import { spawnTurn } from "../process/spawn_turn.ts";
 import { Broadcast } from "../session/broadcast.ts";
 import { buildEnv } from "../session/env.ts";
 import { INBOUND_HIGH_WATER } from "../session/input.ts";
-import { pipe } from "../session/pipe.ts";
+import {
+  checkClientHandshake,
+  refuseStart,
+  runSession,
+  type Started,
+  startProgram,
+} from "../session/start.ts";
 import type { Fields } from "../util/log.ts";
-import { Close } from "../ws/protocol.ts";
 import { WsConnection } from "../ws/connection.ts";
-import { checkHandshake, offeredProtocols, switchingProtocols } from "../ws/handshake.ts";
+import { switchingProtocols } from "../ws/handshake.ts";
 import type { ServerContext } from "./context.ts";
 import type { Answer, Exchange } from "./route.ts";
 
@@ -66,10 +70,21 @@ export async function acceptWebSocket(
     await spawnTurn();
     // the client may have given up while we waited
     if (upgrade.socket.destroyed) return "taken";
-    const { prog, error } = spawn(ex, ctx, checked);
+    const started = spawn(ex, ctx, checked);
     const socket = accept(ex, upgrade, ctx, checked.protocol);
     handedOver = true;
-    void runSession(ctx, prog, error, socket, ex.fields, checked.program.path).finally(release);
+    const { config } = ctx;
+    void runSession(started, socket, checked.program.path, ex.fields, {
+      pipe: {
+        binary: config.binary,
+        passStderr: config.passStderr,
+        inboundHighWater: INBOUND_HIGH_WATER,
+        stallMs: config.stallMs,
+      },
+      log: ctx.log,
+      live: ctx.live,
+      metrics: ctx.metrics,
+    }).finally(release);
     return "taken";
   } finally {
     if (!handedOver) release();
@@ -95,43 +110,17 @@ async function check(ex: Exchange, ctx: ServerContext): Promise<Accepted | Respo
     pathInfo = match.pathInfo;
     fields.command = match.file;
   }
-  const bad = checkHandshake(facts.method, ex.req.headers);
-  if (bad) {
-    log.access("session", fields, `Unable to Upgrade: ${bad.body.trim()}`);
-    return textResponse(bad.status, bad.body, bad.headers);
-  }
-  const originProblem = checkOrigin(
-    { allowed: config.origins, same: config.sameOrigin },
-    ex.req.headers.origin,
-    facts.host,
-    facts.tls,
-  );
-  if (originProblem) {
-    log.access("session", fields, originProblem);
-    return refusal(403, "origin not allowed");
-  }
-  let protocol: string | null = null;
-  if (config.subprotocols.length) {
-    const offered = offeredProtocols(ex.req.headers["sec-websocket-protocol"]);
-    protocol = offered.find((p) => config.subprotocols.includes(p)) ?? null;
-    if (offered.length && !protocol) {
-      log.access("session", fields, `Unable to Upgrade: no supported subprotocol in '${offered}'`);
-      return refusal(400, "none of the offered subprotocols is supported");
-    }
-  }
+  const checked = checkClientHandshake(facts.method, ex.req.headers, facts, config, log, fields);
+  if (checked instanceof Response) return checked;
   if (config.reverseLookup) {
     facts.remoteHost = await reverseName(facts.remoteAddr);
     fields.remote = facts.remoteHost;
   }
-  return { program, scriptName, pathInfo, protocol };
+  return { program, scriptName, pathInfo, protocol: checked.protocol };
 }
 
 /** Starts the program with the request's environment; a failure is reported to the client. */
-function spawn(
-  ex: Exchange,
-  ctx: ServerContext,
-  a: Accepted,
-): { prog: Program | null; error: string } {
+function spawn(ex: Exchange, ctx: ServerContext, a: Accepted): Started {
   const env = buildEnv(
     ctx.envBase,
     ex.facts as RoutedFacts,
@@ -140,21 +129,11 @@ function spawn(
     a.protocol ? { WEBSOCKET_PROTOCOL: a.protocol } : {},
   );
   if (ctx.log.enabled("debug")) logEnv(ctx, ex.fields, env);
-  try {
-    const prog = Program.spawn({ command: a.program.path, args: a.program.args, env }, {
-      group: ctx.group,
-      closeMs: ctx.config.closeMs,
-      onStep: (step, pid) => logStep(ctx, ex.fields, step, pid),
-    });
-    ctx.log.trace(
-      "process",
-      { ...ex.fields, pid: prog.pid },
-      `Process ${prog.pid} started: ${[a.program.path, ...a.program.args].join(" ")}`,
-    );
-    return { prog, error: "" };
-  } catch (e) {
-    return { prog: null, error: e instanceof Error ? e.message : String(e) };
-  }
+  return startProgram(
+    { command: a.program.path, args: a.program.args, env },
+    { group: ctx.group, closeMs: ctx.config.closeMs, log: ctx.log },
+    ex.fields,
+  );
 }
 
 /** Writes the 101 (once the program exists: a client that sees 101 sees a process). */
@@ -168,81 +147,6 @@ function accept(ex: Exchange, upgrade: Upgrade, ctx: ServerContext, protocol: st
     maxMessage: config.maxFrameSize,
     pingMs: config.pingMs,
   });
-}
-
-/** A program that could not start: the client hears why (1011), the metrics count it. */
-async function refuseStart(
-  ctx: ServerContext,
-  socket: WsConnection,
-  fields: Fields,
-  command: string,
-  error: string,
-): Promise<void> {
-  ctx.log.error("process", fields, `Could not launch process ${command} (${error})`);
-  socket.start({ message() {}, batchEnd() {} });
-  socket.close(Close.internalError, `could not launch program: ${error}`);
-  await socket.closed;
-}
-
-/** One session from start to end, with its log lines and metrics. */
-async function runSession(
-  ctx: ServerContext,
-  prog: Program | null,
-  spawnError: string,
-  socket: WsConnection,
-  fields: Fields,
-  command: string,
-): Promise<void> {
-  const { log, metrics, config } = ctx;
-  metrics.sessionStarted();
-  if (!prog) {
-    await refuseStart(ctx, socket, fields, command, spawnError);
-    metrics.sessionEnded({ status: null, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 });
-    return;
-  }
-  const pf = { ...fields, pid: prog.pid };
-  log.access("session", pf, "CONNECT");
-  const done = pipe(prog, socket, {
-    binary: config.binary,
-    passStderr: config.passStderr,
-    inboundHighWater: INBOUND_HIGH_WATER,
-    stallMs: config.stallMs,
-    log,
-    fields: pf,
-    onFirstMessage: (ms) => metrics.firstMessage(ms / 1000),
-  });
-  const live = {
-    shutdown(reason: string) {
-      socket.close(Close.goingAway, reason);
-      void prog.stop();
-    },
-    done,
-  };
-  ctx.live.add(live);
-  try {
-    const summary = await done;
-    metrics.sessionEnded(summary);
-    log.access("session", {
-      ...pf,
-      status: summary.status,
-      close: summary.close.code,
-      duration: `${summary.durationMs}ms`,
-    }, "DISCONNECT");
-  } catch (e) {
-    // a bug of ours must end this session, not the server
-    log.error("session", pf, `Session failed: ${e instanceof Error ? e.stack : e}`);
-    socket.destroy();
-    await prog.stop();
-    metrics.sessionEnded({
-      status: describeStatus(await prog.status),
-      messagesIn: 0,
-      messagesOut: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-    });
-  } finally {
-    ctx.live.delete(live);
-  }
 }
 
 /**
@@ -280,12 +184,14 @@ async function joinBroadcast(
     if (instance || upgrade.socket.destroyed) release();
     if (upgrade.socket.destroyed) return "taken";
     if (!instance) {
-      const { prog, error } = spawn(ex, ctx, a);
-      if (!prog) {
+      const started = spawn(ex, ctx, a);
+      if (!started.prog) {
         const socket = accept(ex, upgrade, ctx, a.protocol);
-        void refuseStart(ctx, socket, ex.fields, a.program.path, error);
+        void refuseStart(socket, a.program.path, started.error, ctx.log, ex.fields);
+        release();
         return "taken";
       }
+      const prog = started.prog;
       instance = startBroadcast(ctx, key, prog, { ...ex.fields, pid: prog.pid }, release);
     }
   }
@@ -363,11 +269,6 @@ function logEnv(ctx: ServerContext, fields: Fields, env: Record<string, string>)
     const shown = SECRET_VARIABLES.has(k) ? "(hidden)" : v;
     ctx.log.debug("env", fields, `${kind}: ${k}=${shown}`);
   }
-}
-
-function logStep(ctx: ServerContext, fields: Fields, step: string, pid: number): void {
-  if (step === "stuck") ctx.log.error("process", fields, `SIGKILL did not terminate ${pid}!`);
-  else ctx.log.debug("process", fields, `Sending ${step} to process ${pid}`);
 }
 
 /** REMOTE_HOST for --reverselookup: the name for the address (hosts file or DNS), else the address. */

@@ -80,16 +80,22 @@ export class FrameBuilder {
   }
 }
 
+/**
+ * A close reason as the UTF-8 bytes a close frame can carry: at most 123,
+ * cut at a character boundary (a close reason must stay valid UTF-8).
+ */
+export function closeReasonBytes(reason: string): Uint8Array {
+  const r = new TextEncoder().encode(reason);
+  if (r.length <= 123) return r;
+  let end = 123;
+  while (end > 0 && (r[end]! & 0xc0) === 0x80) end--;
+  return r.subarray(0, end);
+}
+
 /** Builds a close frame, truncating the reason to the 123 bytes a frame allows. */
 export function closeFrame(code: number, reason: string): Uint8Array {
   const c = isValidCloseCode(code) ? code : Close.internalError;
-  let r = new TextEncoder().encode(reason);
-  if (r.length > 123) {
-    // cut at a character boundary: a close reason must stay valid UTF-8
-    let end = 123;
-    while (end > 0 && (r[end]! & 0xc0) === 0x80) end--;
-    r = r.subarray(0, end);
-  }
+  const r = closeReasonBytes(reason);
   const p = new Uint8Array(2 + r.length);
   p[0] = c >> 8;
   p[1] = c & 0xff;

@@ -13,6 +13,7 @@
 import fc from "fast-check";
 import { assert, assertEquals } from "../assert.ts";
 import { FrameParser, MAX_FRAGMENTS, MESSAGE_CEILING } from "../../lib/ws/parser.ts";
+import { concatAll } from "../wire.ts";
 import { property, type PropertyCase } from "./harness.ts";
 
 /** Bytes a parser may hold besides the message: a partial header and a control payload. */
@@ -54,16 +55,6 @@ export function encodeFrame(f: FrameSpec): Uint8Array {
   }
   for (let i = 0; i < body; i++) {
     out[at + i] = f.payload[i]! ^ (f.masked ? f.mask[i & 3]! : 0);
-  }
-  return out;
-}
-
-function concatAll(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
   }
   return out;
 }

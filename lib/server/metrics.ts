@@ -87,6 +87,75 @@ export class Metrics {
     for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.#latency[i]!++;
   }
 
+  /** The one-line metrics, as data: name, type, help, value. */
+  #simple(): [string, "gauge" | "counter", string, number][] {
+    return [
+      [
+        "websocketd_up_seconds",
+        "gauge",
+        "Seconds since the server started.",
+        (Date.now() - this.#started) / 1000,
+      ],
+      ["websocketd_sessions_active", "gauge", "WebSocket sessions open now.", this.sessionsActive],
+      ["websocketd_sessions_total", "counter", "WebSocket sessions started.", this.sessionsTotal],
+      [
+        "websocketd_processes_running",
+        "gauge",
+        "Programs and CGI scripts running now.",
+        this.processesRunning,
+      ],
+      ["websocketd_cgi_requests_total", "counter", "CGI scripts started.", this.cgiTotal],
+      [
+        "websocketd_messages_received_total",
+        "counter",
+        "Messages received from clients (finished sessions).",
+        this.messagesIn,
+      ],
+      [
+        "websocketd_messages_sent_total",
+        "counter",
+        "Messages sent to clients (finished sessions).",
+        this.messagesOut,
+      ],
+      [
+        "websocketd_stdin_bytes_total",
+        "counter",
+        "Bytes written to programs' stdin (finished sessions).",
+        this.bytesIn,
+      ],
+      [
+        "websocketd_stdout_bytes_total",
+        "counter",
+        "Bytes read from programs' stdout (finished sessions).",
+        this.bytesOut,
+      ],
+      [
+        "websocketd_broadcast_instances",
+        "gauge",
+        "Broadcast programs running now.",
+        this.broadcastInstances,
+      ],
+      [
+        "websocketd_broadcast_clients",
+        "gauge",
+        "Clients of broadcast programs now.",
+        this.broadcastClients,
+      ],
+      [
+        "websocketd_broadcast_messages_total",
+        "counter",
+        "Messages sent to broadcast clients (one per message per client).",
+        this.broadcastDeliveries,
+      ],
+      [
+        "websocketd_broadcast_slow_clients_total",
+        "counter",
+        "Broadcast clients closed for falling behind (1008).",
+        this.broadcastSlowClients,
+      ],
+    ];
+  }
+
   /** Renders the Prometheus text format. */
   render(): string {
     const out: string[] = [];
@@ -96,69 +165,7 @@ export class Metrics {
     const one = (name: string, type: string, help: string, v: number) =>
       metric(name, type, help, [`${name} ${v}`]);
     const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-    one(
-      "websocketd_up_seconds",
-      "gauge",
-      "Seconds since the server started.",
-      (Date.now() - this.#started) / 1000,
-    );
-    one("websocketd_sessions_active", "gauge", "WebSocket sessions open now.", this.sessionsActive);
-    one("websocketd_sessions_total", "counter", "WebSocket sessions started.", this.sessionsTotal);
-    one(
-      "websocketd_processes_running",
-      "gauge",
-      "Programs and CGI scripts running now.",
-      this.processesRunning,
-    );
-    one("websocketd_cgi_requests_total", "counter", "CGI scripts started.", this.cgiTotal);
-    one(
-      "websocketd_messages_received_total",
-      "counter",
-      "Messages received from clients (finished sessions).",
-      this.messagesIn,
-    );
-    one(
-      "websocketd_messages_sent_total",
-      "counter",
-      "Messages sent to clients (finished sessions).",
-      this.messagesOut,
-    );
-    one(
-      "websocketd_stdin_bytes_total",
-      "counter",
-      "Bytes written to programs' stdin (finished sessions).",
-      this.bytesIn,
-    );
-    one(
-      "websocketd_stdout_bytes_total",
-      "counter",
-      "Bytes read from programs' stdout (finished sessions).",
-      this.bytesOut,
-    );
-    one(
-      "websocketd_broadcast_instances",
-      "gauge",
-      "Broadcast programs running now.",
-      this.broadcastInstances,
-    );
-    one(
-      "websocketd_broadcast_clients",
-      "gauge",
-      "Clients of broadcast programs now.",
-      this.broadcastClients,
-    );
-    one(
-      "websocketd_broadcast_messages_total",
-      "counter",
-      "Messages sent to broadcast clients (one per message per client).",
-      this.broadcastDeliveries,
-    );
-    one(
-      "websocketd_broadcast_slow_clients_total",
-      "counter",
-      "Broadcast clients closed for falling behind (1008).",
-      this.broadcastSlowClients,
-    );
+    for (const [name, type, help, value] of this.#simple()) one(name, type, help, value);
     metric(
       "websocketd_program_exits_total",
       "counter",

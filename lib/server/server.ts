@@ -77,45 +77,61 @@ export async function startServer(config: Config, log: Logger): Promise<ServerHa
   // node:crypto loads lazily (100-200 ms): pay that now, not on the first client's handshake
   acceptKey("");
   const ctx = await createContext(config, log);
-  const tlsOptions = config.tls ? readTls(config.tls) : undefined;
   const servers: NodeServer[] = [];
-  const make = () => {
-    const server = nodeServer(ctx, tlsOptions);
-    servers.push(server);
-    return server;
-  };
-
-  const urls: string[] = [];
-  const scheme = config.tls ? "wss" : "ws";
+  let urls: string[];
   try {
-    if (config.tcp) {
-      const hosts = config.addresses.length ? config.addresses : [undefined];
-      for (const host of hosts) {
-        await listen(make(), config.port, host);
-        urls.push(`${scheme}://${host ? hostForUrl(host) : "0.0.0.0"}:${config.port}/`);
-        if (config.redirPort > 0) {
-          const redirect = redirectServer(!!config.tls, config.port, host, ctx.httpHeaders);
-          servers.push(redirect);
-          await listen(redirect, config.redirPort, host);
-          const where = `${host ? hostForUrl(host) : "0.0.0.0"}:${config.redirPort}`;
-          log.info("server", {}, `Starting redirect server   : http://${where}/`);
-        }
-      }
-    }
-    if (config.unixSocket) {
-      await listenUnix(make(), config.unixSocket);
-      urls.push(`unix:${config.unixSocket}`);
-    }
+    urls = await openListeners(ctx, servers);
   } catch (e) {
     for (const s of servers) s.close();
     ctx.auth?.close();
     throw e;
   }
   logStartup(ctx, urls);
+  return { urls, shutdown: shutdownOnce(ctx, servers), reloadTls: () => reloadTls(ctx, servers) };
+}
 
+/** Every listener the configuration asks for; the servers made are pushed to `servers`. */
+async function openListeners(ctx: ServerContext, servers: NodeServer[]): Promise<string[]> {
+  const { config, log } = ctx;
+  const tlsOptions = config.tls ? readTls(config.tls) : undefined;
+  const make = () => {
+    const server = nodeServer(ctx, tlsOptions);
+    servers.push(server);
+    return server;
+  };
+  const urls: string[] = [];
+  const scheme = config.tls ? "wss" : "ws";
+  if (config.tcp) {
+    const hosts = config.addresses.length ? config.addresses : [undefined];
+    for (const host of hosts) {
+      await listen(make(), config.port, host);
+      urls.push(`${scheme}://${host ? hostForUrl(host) : "0.0.0.0"}:${config.port}/`);
+      if (config.redirPort > 0) {
+        const redirect = redirectServer(!!config.tls, config.port, host, ctx.httpHeaders);
+        servers.push(redirect);
+        await listen(redirect, config.redirPort, host);
+        const where = `${host ? hostForUrl(host) : "0.0.0.0"}:${config.redirPort}`;
+        log.info("server", {}, `Starting redirect server   : http://${where}/`);
+      }
+    }
+  }
+  if (config.unixSocket) {
+    await listenUnix(make(), config.unixSocket);
+    urls.push(`unix:${config.unixSocket}`);
+  }
+  return urls;
+}
+
+/**
+ * The server's shutdown: drain (refuse new sessions, report 503, wait up to
+ * --drain-ms), then 1001 to the rest and every stop ladder, then close the
+ * listeners. A second call skips what is left of the drain.
+ */
+function shutdownOnce(ctx: ServerContext, servers: NodeServer[]): () => Promise<void> {
+  const { config, log } = ctx;
   let stopping: Promise<void> | null = null;
   let skipDrain: () => void = () => {};
-  const shutdown = () => {
+  return () => {
     if (stopping) {
       skipDrain();
       return stopping;
@@ -145,21 +161,23 @@ export async function startServer(config: Config, log: Logger): Promise<ServerHa
     })();
     return stopping;
   };
-  const reloadTls = () => {
-    if (!config.tls) return;
-    try {
-      const fresh = readTls(config.tls);
-      for (const s of servers) if (s instanceof https.Server) s.setSecureContext(fresh);
-      log.info("server", {}, `Reloaded TLS certificate from ${config.tls.certFile}`);
-    } catch (e) {
-      log.error(
-        "server",
-        {},
-        `TLS reload failed, keeping the old certificate: ${(e as Error).message}`,
-      );
-    }
-  };
-  return { urls, shutdown, reloadTls };
+}
+
+/** SIGHUP: new handshakes get the re-read certificate; live sessions go on. */
+function reloadTls(ctx: ServerContext, servers: NodeServer[]): void {
+  const { config, log } = ctx;
+  if (!config.tls) return;
+  try {
+    const fresh = readTls(config.tls);
+    for (const s of servers) if (s instanceof https.Server) s.setSecureContext(fresh);
+    log.info("server", {}, `Reloaded TLS certificate from ${config.tls.certFile}`);
+  } catch (e) {
+    log.error(
+      "server",
+      {},
+      `TLS reload failed, keeping the old certificate: ${(e as Error).message}`,
+    );
+  }
 }
 
 /** The shared state, from the configuration. */

@@ -167,21 +167,72 @@ export interface WebsocketdHandler {
  * @throws {Error} When the command cannot be found, or a setting is out of range.
  */
 export function websocketd(options: WebsocketdOptions): WebsocketdHandler {
-  const s = settings(options);
-  const log = s.log;
-  const slots = new ForkSlots(s.maxForks);
-  const envBase: EnvBase = { serverSoftware: serverSoftware(), passed: readPassEnv(s.passEnv) };
-  const group = canSignalGroups();
-  const live = new Set<Live>();
-  let closing: Promise<void> | null = null;
+  const mount = new Mount(settings(options));
+  const close = () => mount.close();
+  if (options.signal) {
+    if (options.signal.aborted) void close();
+    else options.signal.addEventListener("abort", () => void close(), { once: true });
+  }
+  return defineSessions((req, info) => mount.handle(req, info), mount.live, close);
+}
 
-  const answer = (r: Response): Response => {
-    s.headers.forEach((v, k) => r.headers.set(k, v));
-    return r;
-  };
+/** The state of one mounted program: slots, live sessions, and how a request becomes one. */
+class Mount {
+  readonly live = new Set<Live>();
+  #s: Settings;
+  #slots: ForkSlots;
+  #envBase: EnvBase;
+  #group = canSignalGroups();
+  #closing: Promise<void> | null = null;
 
-  const handle = async (req: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
-    if (closing) return answer(refusal(503, "server shutting down"));
+  constructor(s: Settings) {
+    this.#s = s;
+    this.#slots = new ForkSlots(s.maxForks);
+    this.#envBase = { serverSoftware: serverSoftware(), passed: readPassEnv(s.passEnv) };
+  }
+
+  /** Answers one request: a refusal, or the 101 of a session that is now running. */
+  async handle(req: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
+    const s = this.#s;
+    const read = this.#read(req, info);
+    if (read instanceof Response) return this.#answer(read);
+    const { headers, facts, fields } = read;
+    // websocketd takes the fork slot before any other check
+    const release = this.#slots.tryAcquire();
+    if (!release) {
+      s.log.error("http", fields, "Max of possible forks already active, upgrade rejected");
+      return this.#answer(refusal(429));
+    }
+    let handedOver = false;
+    try {
+      const checked = checkClientHandshake(req.method, headers, facts, s, s.log, fields);
+      if (checked instanceof Response) return this.#answer(checked);
+      await spawnTurn();
+      if (this.#closing) return this.#answer(refusal(503, "server shutting down"));
+      const response = this.#start(req, facts, fields, checked.protocol, release);
+      handedOver = response.status === 101;
+      return this.#answer(response);
+    } finally {
+      if (!handedOver) release();
+    }
+  }
+
+  /** Ends every live session with the stop ladder; new requests get 503. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const now = [...this.live];
+      for (const l of now) l.shutdown("server shutting down");
+      await Promise.all(now.map((l) => l.done.catch(() => {})));
+    })();
+    return this.#closing;
+  }
+
+  /** The request's facts and log fields, or why it gets no session at all. */
+  #read(
+    req: Request,
+    info: Deno.ServeHandlerInfo,
+  ): Response | { headers: Record<string, string>; facts: RoutedFacts; fields: Fields } {
+    if (this.#closing) return refusal(503, "server shutting down");
     // Deno forgets the connection once the request is upgraded: read the address first
     let remote: Deno.Addr | undefined;
     try {
@@ -189,100 +240,84 @@ export function websocketd(options: WebsocketdOptions): WebsocketdHandler {
     } catch { /* the request is gone */ }
     const headers = headerRecord(req.headers);
     if (!isWebSocketRequest(headers)) {
-      return answer(refusal(426, "this URL speaks WebSocket only", {
+      return refusal(426, "this URL speaks WebSocket only", {
         Upgrade: "websocket",
         Connection: "Upgrade",
         "Sec-WebSocket-Version": "13",
-      }));
+      });
     }
     const facts = factsFromRequest(req, remote);
     const fields: Fields = {
       url: logUrl(facts),
       id: facts.uniqueId,
       remote: facts.remoteHost,
-      command: s.command,
+      command: this.#s.command,
       origin: headers.origin ?? "file:",
     };
     if (facts.path === null) {
-      log.access("http", fields, "Bad request: malformed URL path");
-      return answer(refusal(400, "malformed URL path"));
+      this.#s.log.access("http", fields, "Bad request: malformed URL path");
+      return refusal(400, "malformed URL path");
     }
-    const routed = facts as RoutedFacts;
-    // websocketd takes the fork slot before any other check
-    const release = slots.tryAcquire();
-    if (!release) {
-      log.error("http", fields, "Max of possible forks already active, upgrade rejected");
-      return answer(refusal(429));
-    }
-    let handedOver = false;
-    try {
-      const checked = checkClientHandshake(req.method, headers, routed, s, log, fields);
-      if (checked instanceof Response) return answer(checked);
-      const protocol = checked.protocol;
-      await spawnTurn();
-      if (closing) return answer(refusal(503, "server shutting down"));
-      // a client that left meanwhile is noticed by the endpoint (OPEN_WAIT_MS): reading
-      // req.signal would make Deno print a warning about its legacy abort on every session
-      let upgrade: Deno.WebSocketUpgrade;
-      try {
-        upgrade = Deno.upgradeWebSocket(req, {
-          ...(protocol ? { protocol } : {}),
-          idleTimeout: s.pingMs > 0 ? (2 * s.pingMs) / 1000 : 0,
-        });
-      } catch (e) {
-        log.access("session", fields, `Unable to Upgrade: ${(e as Error).message}`);
-        return answer(refusal(400, "cannot upgrade this request"));
-      }
-      const socket = new WebSocketEndpoint(upgrade.socket, {
-        maxMessage: s.maxFrameSize,
-        maxQueuedInput: s.maxQueuedInput,
-        maxLine: s.maxLine,
-        report: (text) => log.error("session", fields, text),
-      });
-      const env = buildEnv(
-        envBase,
-        routed,
-        { scriptName: "/", pathInfo: routed.path },
-        null,
-        protocol ? { WEBSOCKET_PROTOCOL: protocol } : {},
-      );
-      const started = startProgram(
-        { command: s.command, args: s.args, env, cwd: s.cwd },
-        { group, closeMs: s.closeMs, log },
-        fields,
-      );
-      handedOver = true;
-      void runSession(started, socket, s.command, fields, {
-        pipe: {
-          binary: s.binary,
-          passStderr: s.passStderr,
-          inboundHighWater: INBOUND_HIGH_WATER,
-          stallMs: s.stallMs,
-        },
-        log,
-        live,
-      }).finally(release);
-      return answer(upgrade.response);
-    } finally {
-      if (!handedOver) release();
-    }
-  };
-
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      const now = [...live];
-      for (const l of now) l.shutdown("server shutting down");
-      await Promise.all(now.map((l) => l.done.catch(() => {})));
-    })();
-    return closing;
-  };
-
-  if (options.signal) {
-    if (options.signal.aborted) void close();
-    else options.signal.addEventListener("abort", () => void close(), { once: true });
+    return { headers, facts: facts as RoutedFacts, fields };
   }
 
-  return defineSessions(handle, live, close);
+  /** Upgrades, starts the program and runs the session; the 101, or why not. */
+  #start(
+    req: Request,
+    facts: RoutedFacts,
+    fields: Fields,
+    protocol: string | null,
+    release: () => void,
+  ): Response {
+    const s = this.#s;
+    // a client that left meanwhile is noticed by the endpoint (OPEN_WAIT_MS): reading
+    // req.signal would make Deno print a warning about its legacy abort on every session
+    let upgrade: Deno.WebSocketUpgrade;
+    try {
+      upgrade = Deno.upgradeWebSocket(req, {
+        ...(protocol ? { protocol } : {}),
+        idleTimeout: s.pingMs > 0 ? (2 * s.pingMs) / 1000 : 0,
+      });
+    } catch (e) {
+      s.log.access("session", fields, `Unable to Upgrade: ${(e as Error).message}`);
+      return refusal(400, "cannot upgrade this request");
+    }
+    const socket = new WebSocketEndpoint(upgrade.socket, {
+      maxMessage: s.maxFrameSize,
+      maxQueuedInput: s.maxQueuedInput,
+      maxLine: s.maxLine,
+      report: (text) => s.log.error("session", fields, text),
+    });
+    const env = buildEnv(
+      this.#envBase,
+      facts,
+      { scriptName: "/", pathInfo: facts.path },
+      null,
+      protocol ? { WEBSOCKET_PROTOCOL: protocol } : {},
+    );
+    const started = startProgram(
+      { command: s.command, args: s.args, env, cwd: s.cwd },
+      { group: this.#group, closeMs: s.closeMs, log: s.log },
+      fields,
+    );
+    void runSession(started, socket, s.command, fields, {
+      pipe: {
+        binary: s.binary,
+        passStderr: s.passStderr,
+        inboundHighWater: INBOUND_HIGH_WATER,
+        stallMs: s.stallMs,
+      },
+      log: s.log,
+      live: this.live,
+    }).finally(release);
+    return upgrade.response;
+  }
+
+  /** The configured headers go on every answer, as the standalone server's --header. */
+  #answer(r: Response): Response {
+    this.#s.headers.forEach((v, k) => r.headers.set(k, v));
+    return r;
+  }
 }
 
 /** Attaches `sessions`, `close` and `Symbol.asyncDispose` to the handler function. */

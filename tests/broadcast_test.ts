@@ -714,3 +714,49 @@ Deno.test("broadcast flags: settings without --broadcast, a bad --broadcast-inpu
     assertEquals([r.code, r.stderr.trim()], [1, message], args.join(" "));
   }
 });
+
+Deno.test("examples/dashboard with its documented flags: the page is served, stats.sh sends JSON samples, a late page gets them replayed", async () => {
+  const server = await startServer([
+    "--broadcast",
+    "--broadcast-replay=60",
+    "--broadcast-linger=5000",
+    "--broadcast-input=none",
+    "--staticdir=examples/dashboard",
+    "examples/dashboard/stats.sh",
+  ]);
+  try {
+    const page = await fetch(server.http("/"));
+    assertEquals(page.status, 200);
+    assertMatch(await page.text(), /<title>Machine dashboard<\/title>/);
+    const a = await RawWs.connect(server.port);
+    const [first, second] = (await texts(a, 2, 8000)).map((t) => JSON.parse(t));
+    assertEquals(Object.keys(first), [
+      "time",
+      "procs",
+      "memory_kb",
+      "cpu_pct",
+      "per_second",
+      "load",
+    ]);
+    assert(second.time > first.time, "samples a second apart");
+    const cpu = first.cpu_pct;
+    assertBetween(cpu.user + cpu.system + cpu.idle + cpu.iowait + cpu.steal, 95, 100, "CPU %");
+    assert(first.memory_kb.total > first.memory_kb.available, JSON.stringify(first.memory_kb));
+    assertEquals(first.load.length, 3);
+    // a page opened now draws the samples so far at once, then goes on live
+    const b = await RawWs.connect(server.port);
+    const replayed = await texts(b, 2);
+    assertEquals(replayed.map((t) => JSON.parse(t).time), [first.time, second.time]);
+    // read-only: a page's message closes that page only
+    await b.sendText("hello");
+    assertEquals((await b.collect()).end, {
+      type: "close",
+      code: 1003,
+      reason: "read-only: this broadcast takes no input",
+    });
+    await b.drop();
+    await a.close();
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});

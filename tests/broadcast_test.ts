@@ -238,10 +238,12 @@ Deno.test("broadcast: the program outlives its first client; the last one leavin
     const end = await server.waitLog(/BROADCAST END/, 10000);
     assertMatch(end, /status:'signal SIGKILL'/);
     const ev = await events(file);
-    // the program ignores INT and TERM (trap mode), so each rung of the ladder is seen
+    // the program ignores INT and TERM (trap mode), so each rung of the ladder is seen, in order
+    // (lifecycle_test.ts times the rungs; here the EOF stamp, taken by date(1) after read returns,
+    // can be late by tens of ms while the parallel suite runs, so only the order is held to)
     assertBetween(ev.get("EOF")! - left, -50, 1000, "stdin EOF after the last client left (ms)");
-    assertBetween(ev.get("INT")! - ev.get("EOF")!, 80, 600, "SIGINT after EOF (ms)");
-    assertBetween(ev.get("TERM")! - ev.get("INT")!, 180, 900, "SIGTERM after SIGINT (ms)");
+    assertBetween(ev.get("INT")! - ev.get("EOF")!, 0, 800, "SIGINT after EOF (ms)");
+    assertBetween(ev.get("TERM")! - ev.get("INT")!, 100, 1200, "SIGTERM after SIGINT (ms)");
     assertEquals(await waitNoProcesses(m), []);
   } finally {
     assertEquals((await server.stop()).code, 0);

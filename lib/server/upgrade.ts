@@ -168,11 +168,12 @@ async function joinBroadcast(
   const full = (b: Broadcast | undefined) =>
     (limits.maxClients > 0 && b !== undefined && b.size >= limits.maxClients) ||
     (limits.maxTotal > 0 && ctx.metrics.broadcastClients >= limits.maxTotal);
-  let instance = existing();
-  if (full(instance)) {
+  const refuseFull = () => {
     ctx.log.error("http", ex.fields, "Broadcast is full, upgrade rejected");
     return refusal(429, "this broadcast has as many clients as it takes");
-  }
+  };
+  let instance = existing();
+  if (full(instance)) return refuseFull();
   if (!instance) {
     const release = ctx.slots.tryAcquire();
     if (!release) {
@@ -183,6 +184,12 @@ async function joinBroadcast(
     instance = existing(); // another client may have started it while we waited
     if (instance || upgrade.socket.destroyed) release();
     if (upgrade.socket.destroyed) return "taken";
+    // handshakes that waited for their turn with us were not counted yet; without this
+    // second look, concurrent first clients passed --broadcast-clients/--broadcast-total
+    if (full(instance)) {
+      if (!instance) release();
+      return refuseFull();
+    }
     if (!instance) {
       const started = spawn(ex, ctx, a);
       if (!started.prog) {
@@ -199,7 +206,7 @@ async function joinBroadcast(
   const fields = { ...ex.fields, pid: instance.pid };
   ctx.log.access("session", fields, "CONNECT");
   ctx.metrics.broadcastClients++;
-  void instance.join(socket).then((s) => {
+  void instance.join(socket, fields).then((s) => {
     ctx.metrics.broadcastClients--;
     ctx.log.access(
       "session",

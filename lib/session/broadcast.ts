@@ -76,6 +76,8 @@ export interface SubscriberSummary {
 
 interface Subscriber {
   socket: SocketEndpoint;
+  /** Its own log context (the slow-client line must name this client, not the first one). */
+  fields: Fields;
   /** Waiting for a message boundary before it may receive. */
   pending: boolean;
   messagesOut: number;
@@ -132,12 +134,13 @@ export class Broadcast {
 
   /**
    * Adds a client (whose 101 is written); resolves when it has left. Late
-   * joiners get the replay first, at a message boundary.
+   * joiners get the replay first, at a message boundary. `fields` name the
+   * client in log lines about it alone (default: the instance's).
    */
-  join(socket: SocketEndpoint): Promise<SubscriberSummary> {
+  join(socket: SocketEndpoint, fields: Fields = this.#opts.fields): Promise<SubscriberSummary> {
     const started = performance.now();
     clearTimeout(this.#linger);
-    const sub: Subscriber = { socket, pending: true, messagesOut: 0 };
+    const sub: Subscriber = { socket, fields, pending: true, messagesOut: 0 };
     this.#subs.add(sub);
     this.#opts.log.trace("session", this.#opts.fields, `Client joined (${this.#subs.size} now)`);
     socket.start(this.#opts.input === "all" ? this.#input.sinkFor(socket) : readOnly(socket));
@@ -222,7 +225,10 @@ export class Broadcast {
   /** Sends the replay and lets the client receive from now on. */
   #activate(sub: Subscriber): void {
     sub.pending = false;
-    for (const message of this.#replay) this.#send(sub, message, 1);
+    let sent = 0;
+    for (const message of this.#replay) if (this.#send(sub, message, 1)) sent++;
+    // replayed messages are sent too: they count in websocketd_broadcast_messages_total
+    if (sent) this.#opts.onFanout?.(0, sent);
   }
 
   /** Frames output with `framer` and delivers them, counting the messages they complete. */
@@ -250,9 +256,10 @@ export class Broadcast {
     if (!socket.open) return false;
     if (socket.queued + frames.length > this.#opts.queueBytes) {
       this.#opts.onSlowClient?.();
+      // the client being closed, not the instance's first client
       this.#opts.log.error(
         "session",
-        this.#opts.fields,
+        { ...sub.fields, pid: this.pid },
         `Client fell more than ${this.#opts.queueBytes} bytes behind; closing it`,
       );
       socket.close(

@@ -96,9 +96,10 @@ export class InputQueue {
     if (this.#batch.length === 0) return;
     const bytes = this.#batch.take();
     this.#batch.clear();
-    const senders = this.#senders;
-    this.#senders = new Set();
-    if (this.#broken) return this.#drop(bytes.length);
+    if (this.#broken) {
+      this.#senders.clear();
+      return this.#drop(bytes.length);
+    }
     if (this.#debug) {
       this.#opts.log.debug("process", this.#opts.fields(), `STDIN: ${bytes.length} bytes`);
     }
@@ -113,13 +114,15 @@ export class InputQueue {
       this.#drop(bytes.length);
     });
     if (this.#pending > this.#opts.highWater) {
-      for (const s of senders) {
+      for (const s of this.#senders) {
         if (this.#paused.has(s)) continue;
         this.#paused.add(s);
         s.pause();
       }
       this.#armStall();
     }
+    // one Set for the life of the queue: a new one per write would be garbage per message
+    this.#senders.clear();
   }
 
   /** A socket is gone: it is no longer waited for. */

@@ -717,7 +717,9 @@ async function main(): Promise<number> {
     "per new session and then all echo a message at once. Servers run under `ulimit -n 200000` " +
     "(or the hard limit, when raising it is not permitted; see the notes) " +
     "and `--maxforks=0` (ours defaults to 1024 programs, websocketd to no limit).",
-    `- Fan-out: ${params.fanoutClients} clients follow one file that the client's writer ` +
+    `- Fan-out: ${
+      params.fanoutClients.toLocaleString("en-US")
+    } clients follow one file that the client's writer ` +
     `thread appends ${params.fanoutLineSize}-byte lines to, each with its number and the ` +
     "CLOCK_REALTIME µs just before its write; websocketd runs `tail -n0 -F FILE` per client " +
     "(what its users do today), ours the same `tail` once, shared, under `--broadcast` " +

@@ -154,11 +154,11 @@ export const QUICK: Params = {
   fanoutClients: 20,
   fanoutLineSize: 150,
   fanoutLatencyRate: 50,
-  fanoutLatencySeconds: 1,
+  fanoutLatencySeconds: 0.5,
   fanoutRate: 500,
-  fanoutSeconds: 1,
-  fanoutStallSeconds: 1,
-  fanoutWarmup: 0.3,
+  fanoutSeconds: 0.5,
+  fanoutStallSeconds: 0.5,
+  fanoutWarmup: 0.2,
   fanoutSettleMs: 300,
 };
 

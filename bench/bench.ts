@@ -169,7 +169,8 @@ async function buildHelpers(
   const notes: string[] = [];
   if (cc) {
     for (const name of ["wsload", "oneline", "lines"]) {
-      await run(cc, ["-O2", "-Wall", "-o", `${BIN}${name}`, `${BENCH_DIR}${name}.c`]);
+      // wsload's fan-out writer is a thread
+      await run(cc, ["-O2", "-Wall", "-pthread", "-o", `${BIN}${name}`, `${BENCH_DIR}${name}.c`]);
     }
     return {
       client: { kind: "c", argv: [`${BIN}wsload`] },
@@ -285,17 +286,23 @@ function commandList(ctx: Context, scenarios: Scenario[], hasWsd: boolean): stri
   for (const sc of scenarios) {
     const program = ctx.resolve(sc.program(ctx));
     const prog = program.map(rel).join(" ");
-    const flags = sc.serverFlags.join(" ");
-    const tail = `--address=127.0.0.1 --port=PORT ${flags ? flags + " " : ""}${prog}`;
+    const tailOf = (flags: string[]) =>
+      `--address=127.0.0.1 --port=PORT ${flags.length ? flags.join(" ") + " " : ""}${prog}`;
+    const tail = tailOf(sc.serverFlags);
+    const oursTail = tailOf([...sc.serverFlags, ...sc.oursFlags ?? []]);
     out.push(`- **${sc.id}**`);
     for (const m of sc.modes) {
       const base = ctx.servers.ours(program, "PORT", m).map(rel);
       const ours = [base[0], base[1], ...ctx.oursRunFlags, ...base.slice(2)];
-      out.push(`  - ours, ${m === "pid" ? "pid-only" : "group"}: \`${ours.join(" ")} ${tail}\``);
+      out.push(
+        `  - ours, ${m === "pid" ? "pid-only" : "group"}: \`${ours.join(" ")} ${oursTail}\``,
+      );
     }
     if (hasWsd) out.push(`  - websocketd: \`websocketd ${tail}\``);
     for (const c of sc.clientArgs(ctx)) {
-      const args = Object.entries(c.args).map(([k, v]) => v === true ? `--${k}` : `--${k}=${v}`);
+      const args = Object.entries(c.args).map(([k, v]) =>
+        v === true ? `--${k}` : `--${k}=${typeof v === "string" ? rel(v) : v}`
+      );
       out.push(
         `  - client: \`${ctx.client.argv.map(rel).join(" ")} ${c.mode} --port=PORT ${
           args.join(" ")
@@ -358,7 +365,8 @@ async function probeMemory(server: RunningServer, file: string): Promise<unknown
 /** Runs the benchmark; resolves with the exit status (1 when any run failed). */
 async function main(): Promise<number> {
   const opts = parseOptions(Deno.args);
-  const params: Params = opts.quick ? QUICK : FULL;
+  // a copy: the fan-out's client count may shrink to the descriptor limit below
+  const params: Params = { ...(opts.quick ? QUICK : FULL) };
   // profiles are of one mode unless asked otherwise: each costs a full pass
   const modes: OursMode[] = opts.modes ?? (opts.profile ? ["group"] : ["group", "pid"]);
   const defaultModes = opts.modes === null;
@@ -411,13 +419,38 @@ async function main(): Promise<number> {
         `ours about ${ceiling(5)}: the ${top}-session target cannot be checked on this machine.`,
     );
   }
+  const wantFanout = !opts.only || opts.only.includes("fanout");
+  // websocketd's fan-out holds a socket and a program's 3 pipes per client
+  if (wantFanout && ceiling(4) < params.fanoutClients) {
+    notes.push(
+      `Fan-out: ${params.fanoutClients} clients need more open files than the ${nofile.limit} ` +
+        `servers get here; measured with ${ceiling(4)}.`,
+    );
+    params.fanoutClients = ceiling(4);
+  }
+  const inotify = Number(readFirst("/proc/sys/fs/inotify/max_user_instances", /^(\d+)/) ?? NaN);
+  if (wantFanout && inotify < params.fanoutClients) {
+    notes.push(
+      `Fan-out: this machine allows ${inotify} inotify instances per user ` +
+        "(fs.inotify.max_user_instances, the kernel's default), fewer than websocketd's " +
+        `${params.fanoutClients} \`tail\`s: those that find none left say "inotify cannot be ` +
+        `used, reverting to polling" and read the file once a second, which is what ` +
+        "websocketd's latency figures then show (each run counts them: `programs_polling` in " +
+        "the JSON). Ours runs one `tail`.",
+    );
+  }
   // each scenario runs in the modes it is defined for that this run asked for
   const scenarios = SCENARIOS.filter((s) =>
     opts.only
       ? opts.only.includes(s.id)
       : !opts.profile || ["connect", "output_seq", "output_64", "input", "memory"].includes(s.id)
   ).map((s) => ({ ...s, modes: s.modes.filter((m) => modes.includes(m)) }))
-    .filter((s) => s.modes.length > 0);
+    .filter((s) => s.modes.length > 0)
+    // the Deno fallback client has no fan-out mode
+    .filter((s) => s.id !== "fanout" || client.kind === "c");
+  if (client.kind !== "c" && wantFanout) {
+    notes.push("Fan-out: skipped, it needs the C client (bench/wsload.c).");
+  }
   if (scenarios.length === 0) {
     console.error(`bench: no scenario runs in mode ${modes.join(",")} (throughput: group only)`);
     return 2;
@@ -437,6 +470,7 @@ async function main(): Promise<number> {
     servers,
     bins,
     logDir,
+    workDir: OUT,
     oursRunFlags: [],
     note,
     resolve: ([cmd, ...args]) => {
@@ -514,7 +548,10 @@ async function main(): Promise<number> {
   // labels name the run's sizes; the capacity target is the top of the ramp
   const sized = (label: string) =>
     label.replace("{idle}", params.idleSessions.toLocaleString("en-US"))
-      .replace("{burst}", String(params.burstSize));
+      .replace("{burst}", String(params.burstSize))
+      .replace("{fan}", params.fanoutClients.toLocaleString("en-US"))
+      .replace("{fanlat}", params.fanoutLatencyRate.toLocaleString("en-US"))
+      .replace("{fanrate}", params.fanoutRate.toLocaleString("en-US"));
   const capped = (f: Figure): Figure =>
     f.id !== "sessions" || !f.targets?.group?.absolute ? f : {
       ...f,
@@ -680,6 +717,25 @@ async function main(): Promise<number> {
     "per new session and then all echo a message at once. Servers run under `ulimit -n 200000` " +
     "(or the hard limit, when raising it is not permitted; see the notes) " +
     "and `--maxforks=0` (ours defaults to 1024 programs, websocketd to no limit).",
+    `- Fan-out: ${
+      params.fanoutClients.toLocaleString("en-US")
+    } clients follow one file that the client's writer ` +
+    `thread appends ${params.fanoutLineSize}-byte lines to, each with its number and the ` +
+    "CLOCK_REALTIME µs just before its write; websocketd runs `tail -n0 -F FILE` per client " +
+    "(what its users do today), ours the same `tail` once, shared, under `--broadcast` " +
+    "(default queue, 1 MiB). Sync lines go out until every client has one (every follower " +
+    "live). Memory: server plus all its programs (RSS, and PSS, which shares library pages " +
+    `among processes), with every client connected and idle for ${
+      params.fanoutSettleMs / 1000
+    } s, minus the same before the first client, per client. Latency: receive time − stamp ` +
+    `over every (line, client) pair at ${params.fanoutLatencyRate} lines/s for ` +
+    `${params.fanoutLatencySeconds} s, every line waited for. Delivered rate: the writer then ` +
+    `appends ${params.fanoutRate} lines/s without a pause; deliveries are counted by receive ` +
+    `time in a ${params.fanoutSeconds} s window, then one more client connects and never ` +
+    `reads again and the others are counted in a ${params.fanoutStallSeconds} s window (each ` +
+    `after ${params.fanoutWarmup} s); "missing" is what had not arrived 2 s after the last ` +
+    "line. The stopped client counts nowhere; when ours closed it comes from its log. Server " +
+    "CPU for these rows: the server and its programs, from the latency stage to the end.",
     "",
     "## Results",
     "",

@@ -22,6 +22,9 @@ import {
   type ServerCommands,
   startServer,
   stopServer,
+  treeCpuSeconds,
+  type TreeMemory,
+  treeMemory,
   type Variant,
 } from "./servers.ts";
 
@@ -65,6 +68,28 @@ export interface Params {
   levelBudgetBase: number;
   /** See {@link Params.levelBudgetBase}. */
   levelBudgetPerSession: number;
+  /** Fan-out: clients in all, the stopped one included (capped by the descriptor limit). */
+  fanoutClients: number;
+  /** Fan-out: bytes per line (newline excluded); lines carry their sequence number and stamp. */
+  fanoutLineSize: number;
+  /** Fan-out: the writer's rate (lines/s) for the latency figures, one both servers keep up with. */
+  fanoutLatencyRate: number;
+  /** Fan-out: seconds written at that rate. */
+  fanoutLatencySeconds: number;
+  /** Fan-out: the writer's rate (lines/s) for the delivered rate, meant to load both servers. */
+  fanoutRate: number;
+  /** Fan-out: the delivered rate's window, s (after {@link Params.fanoutWarmup}). */
+  fanoutSeconds: number;
+  /**
+   * Fan-out: the window with one stopped client, s. Long enough for ours to close it: the
+   * kernel's send buffer (up to net.ipv4.tcp_wmem's max, 4 MiB by default) fills before our
+   * queue (--broadcast-queue, 1 MiB) starts to grow.
+   */
+  fanoutStallSeconds: number;
+  /** Fan-out: seconds of the stream before each window opens. */
+  fanoutWarmup: number;
+  /** Fan-out: how long after every client is connected and idle memory is read, ms. */
+  fanoutSettleMs: number;
 }
 
 /** Full run: figures comparable with the issue's reference numbers. */
@@ -91,6 +116,17 @@ export const FULL: Params = {
   sessionLevels: [1_000, 2_000, 3_000, 4_000, 5_000, 7_500, 10_000],
   levelBudgetBase: 30,
   levelBudgetPerSession: 0.04,
+  fanoutClients: 1_000,
+  // a typical log line; 2,000 of them a second fill a stopped client's 4 MiB kernel buffer
+  // and our 1 MiB queue in about 15 s
+  fanoutLineSize: 150,
+  fanoutLatencyRate: 50,
+  fanoutLatencySeconds: 4,
+  fanoutRate: 2_000,
+  fanoutSeconds: 5,
+  fanoutStallSeconds: 20,
+  fanoutWarmup: 1,
+  fanoutSettleMs: 2_000,
 };
 
 /** Quick mode: the same scenarios, small enough for CI (< 40 s in all). */
@@ -114,6 +150,16 @@ export const QUICK: Params = {
   sessionLevels: [50],
   levelBudgetBase: 20,
   levelBudgetPerSession: 0.04,
+  // too short for ours to close the stopped client: quick mode only proves the path works
+  fanoutClients: 20,
+  fanoutLineSize: 150,
+  fanoutLatencyRate: 50,
+  fanoutLatencySeconds: 0.5,
+  fanoutRate: 500,
+  fanoutSeconds: 0.5,
+  fanoutStallSeconds: 0.5,
+  fanoutWarmup: 0.2,
+  fanoutSettleMs: 300,
 };
 
 /** What a figure must reach in one mode of ours. */
@@ -155,6 +201,8 @@ export interface Context {
   bins: { oneline: string[]; lines: string[] };
   /** Directory for logs. */
   logDir: string;
+  /** Directory for files the scenarios write (the fan-out's followed file). */
+  workDir: string;
   /** Extra `deno run` flags for ours (profiling). */
   oursRunFlags: string[];
   /**
@@ -199,6 +247,10 @@ export interface Scenario {
   program(ctx: Context): string[];
   /** Extra server flags (the same for both servers). */
   serverFlags: string[];
+  /** Flags for ours only, after {@link Scenario.serverFlags} (a mode websocketd lacks). */
+  oursFlags?: string[];
+  /** Runs before each server starts (a fresh file to follow). */
+  prepare?(ctx: Context): void;
   /** Client invocations, for the report's command list (PORT/PID are placeholders). */
   clientArgs(ctx: Context): { mode: string; args: Record<string, string | number | boolean> }[];
   /** Measures one server that is already running. */
@@ -291,6 +343,42 @@ function echoSample(
     if (Number.isFinite(r.serverCpuPct)) out.serverCpu[id] = r.serverCpuPct;
   }
   return out;
+}
+
+/** The file the fan-out's writer appends to and every follower reads. */
+function fanoutFile(ctx: Context): string {
+  return `${ctx.workDir}fanout.log`;
+}
+
+/**
+ * What a fan-out server's log says: when ours closed the stopped client (its JSON log line, in
+ * seconds after the client joined), how many clients it closed with 1008, and how many of
+ * websocketd's `tail`s found no inotify instance left and poll the file once a second instead.
+ */
+function serverLogFacts(
+  path: string,
+  joinedMs: number,
+): { closedAfterS: number; closes1008: number; polling: number } {
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    // no log
+  }
+  let closedAt = NaN, closes1008 = 0, polling = 0;
+  for (const line of text.split("\n")) {
+    if (line.includes("reverting to polling")) polling++;
+    if (!line.startsWith("{")) continue;
+    let o: { time?: string; msg?: string; close?: number };
+    try {
+      o = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (Number.isNaN(closedAt) && o.msg?.includes("bytes behind")) closedAt = Date.parse(o.time!);
+    if (o.msg === "DISCONNECT" && o.close === 1008) closes1008++;
+  }
+  return { closedAfterS: round3((closedAt - joinedMs) / 1000), closes1008, polling };
 }
 
 /** Every scenario, in run order. */
@@ -732,6 +820,169 @@ export const SCENARIOS: Scenario[] = [
       };
     },
   },
+  {
+    id: "fanout",
+    title: "Fan-out: one file followed by every client (websocketd: a `tail` each; ours: one " +
+      "`tail` under --broadcast)",
+    figures: [
+      {
+        id: "fanout_mem",
+        label: "fan-out to {fan}: memory per client, programs included (RSS)",
+        unit: "KiB",
+        better: "lower",
+        targets: { group: { ratio: 0.2 } },
+      },
+      {
+        id: "fanout_pss",
+        label: "fan-out to {fan}: memory per client, programs included (PSS)",
+        unit: "KiB",
+        better: "lower",
+      },
+      {
+        id: "fanout_p50",
+        label: "fan-out, write → receive p50 at {fanlat} lines/s",
+        unit: "ms",
+        better: "lower",
+      },
+      {
+        id: "fanout_p99",
+        label: "fan-out, write → receive p99 at {fanlat} lines/s",
+        unit: "ms",
+        better: "lower",
+        targets: { group: { ratio: 1 } },
+      },
+      {
+        id: "fanout_rate",
+        label: "fan-out, delivered to all clients, writer at {fanrate} lines/s",
+        unit: "msg/s",
+        better: "higher",
+        targets: { group: { ratio: 1 } },
+      },
+      {
+        id: "fanout_missing",
+        label: "fan-out, deliveries still missing 2 s after the last line",
+        unit: "%",
+        better: "lower",
+      },
+      {
+        id: "fanout_stall_keep",
+        label: "fan-out, the others' rate while one client is stopped",
+        unit: "% of before",
+        better: "higher",
+        targets: { group: { absolute: 90 } },
+      },
+      {
+        id: "fanout_stall_p99",
+        label: "fan-out, write → receive p99 while one client is stopped",
+        unit: "ms",
+        better: "lower",
+      },
+      {
+        id: "fanout_stall_close",
+        label: "fan-out, the stopped client closed with 1008 after",
+        unit: "s",
+        better: "lower",
+      },
+    ],
+    modes: ["group"],
+    program: (ctx) => ["tail", "-n0", "-F", fanoutFile(ctx)],
+    // websocketd runs a tail per client: no cap on programs for either
+    serverFlags: ["--maxforks=0"],
+    // json: the slow-client line's time to the millisecond
+    oursFlags: ["--broadcast", "--logformat=json"],
+    prepare: (ctx) => Deno.writeTextFileSync(fanoutFile(ctx), ""),
+    clientArgs: (ctx) => [{
+      mode: "fanout",
+      args: {
+        conns: ctx.params.fanoutClients,
+        stall: 1,
+        file: fanoutFile(ctx),
+        size: ctx.params.fanoutLineSize,
+        "lat-rate": ctx.params.fanoutLatencyRate,
+        "lat-seconds": ctx.params.fanoutLatencySeconds,
+        rate: ctx.params.fanoutRate,
+        seconds: ctx.params.fanoutSeconds,
+        "stall-seconds": ctx.params.fanoutStallSeconds,
+        "warmup-seconds": ctx.params.fanoutWarmup,
+        conc: 32,
+        wait: true,
+        timeout: ctx.params.levelBudgetBase,
+        "timeout-per-session": ctx.params.levelBudgetPerSession,
+      },
+    }],
+    async measure(ctx, server) {
+      const [c] = this.clientArgs(ctx);
+      // no clients: the server alone (ours starts its program with the first client)
+      const before = await treeMemory(server.pid);
+      let after: TreeMemory | null = null;
+      let cpu0 = NaN, t0 = 0;
+      const r = await runClient(ctx.client, c!.mode, { port: server.port, ...c!.args }, {
+        async onReady(release) {
+          // every client connected, every follower live, nothing written for a moment
+          await sleep(ctx.params.fanoutSettleMs);
+          after = await treeMemory(server.pid);
+          cpu0 = await treeCpuSeconds(server.pid);
+          t0 = performance.now();
+          release();
+        },
+      }, 600);
+      const cpu = 100 * (await treeCpuSeconds(server.pid) - cpu0) /
+        ((performance.now() - t0) / 1000);
+      Deno.writeTextFileSync(fanoutFile(ctx), "");
+      const o = (k: string) => (r[k] ?? {}) as unknown as Record<string, number | string | boolean>;
+      const num = (x: unknown) => typeof x === "number" ? x : NaN;
+      const lat = o("latency"), free = o("free"), stalled = o("stalled"), stream = o("stream");
+      const stallClient = o("stall_client");
+      const clients = num(r.clients);
+      const mem = after as TreeMemory | null;
+      if (!mem || !(clients > 0)) throw new Error("fanout: no memory reading");
+      const log = serverLogFacts(server.logPath, num(stallClient.joined_ms));
+      const values = {
+        fanout_mem: round1((mem.rss - before.rss) / clients),
+        fanout_pss: round1((mem.pss - before.pss) / clients),
+        fanout_p50: num(lat.p50_ms),
+        fanout_p99: num(lat.p99_ms),
+        fanout_rate: num(free.rate),
+        fanout_missing: round3(
+          100 * num(stream.missing_pairs) / (num(stream.lines) * clients),
+        ),
+        fanout_stall_keep: round1(100 * num(stalled.rate) / num(free.rate)),
+        fanout_stall_p99: num(stalled.p99_ms),
+        fanout_stall_close: log.closedAfterS,
+      };
+      const clientCpu: Record<string, number> = {};
+      const serverCpu: Record<string, number> = {};
+      for (const id of Object.keys(values)) {
+        const part = id.startsWith("fanout_stall") ? stalled : id === "fanout_rate" ? free : lat;
+        clientCpu[id] = id.startsWith("fanout_mem") || id === "fanout_pss"
+          ? num(r.client_cpu_pct)
+          : num(part.client_cpu_pct);
+        serverCpu[id] = round1(cpu);
+      }
+      return {
+        values,
+        clientCpu,
+        serverCpu,
+        extra: {
+          clients,
+          memory_kib: { before, after: mem },
+          open_s: r.open_s,
+          sync_s: r.sync_s,
+          lost: r.lost,
+          bad_lines: r.bad_lines,
+          order_errors: r.order_errors,
+          latency: lat,
+          stream,
+          free,
+          stalled,
+          stall_client: stallClient,
+          slow_client_closes: log.closes1008,
+          programs_polling: log.polling,
+          server_and_programs_cpu_pct: round1(cpu),
+        },
+      };
+    },
+  },
 ];
 
 /** Runs one scenario against one server: start, measure, stop, verify cleanup. */
@@ -741,11 +992,12 @@ export async function runScenario(
   variant: Variant,
   logPath: string,
 ): Promise<Sample> {
+  scenario.prepare?.(ctx);
   const server = await startServer(
     variant,
     ctx.servers,
     ctx.resolve(scenario.program(ctx)),
-    scenario.serverFlags,
+    [...scenario.serverFlags, ...(variant === "websocketd" ? [] : scenario.oursFlags ?? [])],
     logPath,
     variant === "websocketd" ? [] : ctx.oursRunFlags,
   );

@@ -211,6 +211,43 @@ export function rssKiB(pid: number): number {
   return m ? Number(m[1]) : NaN;
 }
 
+/** Memory of a process and every descendant (its programs), KiB. */
+export interface TreeMemory {
+  /** Sum of VmRSS: shared pages (libraries) count once per process. */
+  rss: number;
+  /** Sum of Pss: each shared page split among the processes that map it. */
+  pss: number;
+  /** Processes counted. */
+  processes: number;
+}
+
+/** VmRSS and Pss of `pid` and all its descendants; processes gone meanwhile count zero. */
+export async function treeMemory(pid: number): Promise<TreeMemory> {
+  const out: TreeMemory = { rss: 0, pss: 0, processes: 0 };
+  for (const p of [pid, ...(await descendants(pid))]) {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${p}/status`);
+      const rollup = Deno.readTextFileSync(`/proc/${p}/smaps_rollup`);
+      out.rss += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+      out.pss += Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0);
+      out.processes++;
+    } catch {
+      // exited between the listing and the read
+    }
+  }
+  return out;
+}
+
+/** utime + stime of `pid` and all its live descendants, seconds. */
+export async function treeCpuSeconds(pid: number): Promise<number> {
+  let sum = 0;
+  for (const p of [pid, ...(await descendants(pid))]) {
+    const s = processCpuSeconds(p);
+    if (Number.isFinite(s)) sum += s;
+  }
+  return sum;
+}
+
 function startTime(pid: number): string | null {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);

@@ -37,6 +37,16 @@
  *             and, with --wait, "READY" and then holds until stdin closes.
  *             A level fails unless its new sessions open within
  *             S + per-session * new sessions, and all echo within S.
+ *   fanout    --conns=N --file=F --size=B --lat-rate=R --lat-seconds=S --rate=R
+ *             --seconds=S [--stall=1 --stall-seconds=S] --warmup-seconds=S [--wait]
+ *             --timeout=S --timeout-per-session=S
+ *             N clients (N-1 reading, one stopped with --stall) of a server whose program
+ *             follows F; a writer thread appends numbered lines stamped with their write
+ *             time. Latency per (line, client) pair at --lat-rate; delivered messages/s
+ *             at --rate, without and with one client that never reads after its
+ *             handshake; what that client got and how its connection ended. See the
+ *             section's comment below. With --wait, "READY" once every client is live
+ *             and idle, then waits for a line on stdin.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -45,6 +55,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,8 +82,12 @@ static struct {
   int wait;
   double timeout_s, timeout_per;
   long idle, idle_conc, burst, bursts, interval_us;
+  long conns, lat_rate, rate;
+  double lat_seconds, idle_timeout, grace_s, stall_seconds;
+  const char *file;
+  int stall;
 } opt = {"127.0.0.1", 0, 1, 5, 0.5, 10000, 100, -1, 16, 100, 0, "wc", "1000", 0, 60, 0.04,
-         0, 32, 200, 3, 1000};
+         0, 32, 200, 3, 1000, 1000, 50, 2000, 5, 5, 2, 5, NULL, 0};
 
 static const char *arg_value(const char *a, const char *name) {
   size_t n = strlen(name);
@@ -102,6 +117,15 @@ static void parse_args(int argc, char **argv) {
     else if ((v = arg_value(a, "--burst"))) opt.burst = atol(v);
     else if ((v = arg_value(a, "--bursts"))) opt.bursts = atol(v);
     else if ((v = arg_value(a, "--interval-us"))) opt.interval_us = atol(v);
+    else if ((v = arg_value(a, "--conns"))) opt.conns = atol(v);
+    else if ((v = arg_value(a, "--file"))) opt.file = v;
+    else if ((v = arg_value(a, "--lat-rate"))) opt.lat_rate = atol(v);
+    else if ((v = arg_value(a, "--lat-seconds"))) opt.lat_seconds = atof(v);
+    else if ((v = arg_value(a, "--rate"))) opt.rate = atol(v);
+    else if ((v = arg_value(a, "--idle-timeout"))) opt.idle_timeout = atof(v);
+    else if ((v = arg_value(a, "--stall"))) opt.stall = atoi(v);
+    else if ((v = arg_value(a, "--grace"))) opt.grace_s = atof(v);
+    else if ((v = arg_value(a, "--stall-seconds"))) opt.stall_seconds = atof(v);
     else if (strcmp(a, "--wait") == 0) opt.wait = 1;
     else {
       fprintf(stderr, "wsload: unknown option %s\n", a);
@@ -1120,6 +1144,648 @@ static int mode_burst(void) {
   return failures > 0 ? 1 : 0;
 }
 
+/* ---------- fanout: one file, many followers, every line to every client ---------- */
+
+/* A writer thread of this process appends fixed-size lines to --file:
+ *   SEQ (10 digits) ' ' STAMP (16 digits: CLOCK_REALTIME, us, just before the write) ' ' x...
+ * and the servers' programs follow the file (websocketd: one `tail` per client; ours: one `tail`
+ * shared under --broadcast), so every client should get every line; the clients take the
+ * receive time of each read and attribute every line to the stage it belongs to:
+ *   sync     seq 0, every 20 ms until each client has one (its follower is live);
+ *   latency  --lat-rate lines/s for --lat-seconds (a rate both keep up with), waited for until
+ *            every client has every line (or nothing came for --idle-timeout);
+ *   stream   --rate lines/s without a pause through two windows of --seconds, each after
+ *            --warmup-seconds: "free", then (--stall=1) one more client connects and never
+ *            reads again, and "stalled". Deliveries are counted by receive time, so a server
+ *            that falls behind shows its own pace, not the writer's; after the last line each
+ *            client has --grace seconds to catch up (complete or not is reported).
+ * Latency is per (line, client) pair: receive time minus the line's stamp, in a histogram. */
+
+static uint64_t real_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* log-linear histogram of microseconds: exact below 1024, then 512 steps per power of two
+ * (under 0.2% error), so millions of (line, client) pairs cost no memory */
+#define HIST_N (1024 + 54 * 512)
+typedef struct {
+  uint64_t n, sum, max;
+  uint32_t b[HIST_N];
+} hist_t;
+
+static int hist_index(uint64_t v) {
+  if (v < 1024) return (int)v;
+  int e = 63 - __builtin_clzll(v); /* >= 10 */
+  int i = 1024 + (e - 10) * 512 + (int)((v >> (e - 9)) - 512);
+  return i < HIST_N ? i : HIST_N - 1;
+}
+
+static double hist_value(int i) {
+  if (i < 1024) return i;
+  int e = (i - 1024) / 512 + 10, m = (i - 1024) % 512 + 512;
+  return ((double)m + 0.5) * (double)(1ull << (e - 9));
+}
+
+static void hist_add(hist_t *h, uint64_t v) {
+  h->b[hist_index(v)]++;
+  h->n++;
+  h->sum += v;
+  if (v > h->max) h->max = v;
+}
+
+static double hist_ms(const hist_t *h, double p) {
+  if (h->n == 0) return 0;
+  uint64_t want = (uint64_t)(p * (double)(h->n - 1)) + 1, seen = 0;
+  for (int i = 0; i < HIST_N; i++) {
+    seen += h->b[i];
+    if (seen >= want) return hist_value(i) / 1e3;
+  }
+  return (double)h->max / 1e3;
+}
+
+static int line_size;
+
+/* the latency stage: seq [1, lat_lines] */
+static struct {
+  long lines;
+  uint64_t first_write, last_write, last_recv, pairs;
+  hist_t lat;
+} lat;
+
+/* the stream's windows, by receive time [t0, t1) in realtime us; t0 == 0: not begun */
+enum { W_FREE, W_STALL, W_N };
+static const char *win_name[W_N] = {"free", "stalled"};
+static struct {
+  uint64_t t0, t1, pairs;
+  double cpu;
+  hist_t lat;
+} win[W_N];
+
+/* ---- the writer thread ---- */
+
+enum { WR_IDLE, WR_SYNC, WR_LAT, WR_STREAM, WR_EXIT };
+
+static struct {
+  int fd;
+  volatile int cmd;           /* what to write */
+  volatile int acked;         /* the thread has seen the last cmd and finished what it started */
+  volatile int failed;
+  volatile uint64_t next_seq; /* the next line's seq */
+  uint64_t stream_lo;
+  volatile uint64_t first_write, last_write;
+} wr;
+
+static void format_line(char *p, uint64_t seq, uint64_t stamp) {
+  char head[40];
+  snprintf(head, sizeof head, "%010llu %016llu ", (unsigned long long)seq,
+           (unsigned long long)stamp);
+  memcpy(p, head, 28);
+  memset(p + 28, 'x', (size_t)line_size - 28);
+  p[line_size] = '\n';
+}
+
+static int write_file(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static void sleep_until(double t) {
+  struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+  }
+}
+
+/* Appends lines at `rate` while `cmd` stays `mine` and fewer than `limit` are written (0: no
+ * limit): one write per line up to 1000 lines/s; above, every millisecond the lines due by then
+ * in one write (as a buffered logger would). Every line of a write carries the time just
+ * before that write. */
+static void write_at(long rate, long limit, int mine) {
+  double tick = 1.0 / (double)rate;
+  if (tick < 0.001) tick = 0.001;
+  size_t cap = (size_t)(line_size + 1) * (size_t)((double)rate * tick + 64);
+  char *buf = malloc(cap);
+  if (!buf) {
+    wr.failed = 1;
+    return;
+  }
+  long written = 0;
+  double t0 = now_s();
+  for (long k = 0; wr.cmd == mine && (limit == 0 || written < limit); k++) {
+    sleep_until(t0 + (double)k * tick);
+    long due = (long)((now_s() - t0) * (double)rate) + 1 - written;
+    if (limit && due > limit - written) due = limit - written;
+    if ((size_t)due * (size_t)(line_size + 1) > cap) due = (long)(cap / (size_t)(line_size + 1));
+    if (due <= 0) continue;
+    uint64_t stamp = real_us(), seq = wr.next_seq;
+    for (long i = 0; i < due; i++) format_line(buf + i * (line_size + 1), seq + (uint64_t)i, stamp);
+    if (write_file(wr.fd, buf, (size_t)due * (size_t)(line_size + 1)) < 0) {
+      wr.failed = 1;
+      break;
+    }
+    if (written == 0) wr.first_write = stamp;
+    wr.last_write = stamp;
+    written += due;
+    __sync_synchronize();
+    wr.next_seq = seq + (uint64_t)due;
+  }
+  free(buf);
+}
+
+static void *writer_main(void *arg) {
+  (void)arg;
+  char line[256];
+  for (;;) {
+    int cmd = wr.cmd;
+    if (cmd == WR_EXIT) return NULL;
+    if (cmd == WR_SYNC) {
+      format_line(line, 0, real_us());
+      if (write_file(wr.fd, line, (size_t)line_size + 1) < 0) wr.failed = 1;
+      sleep_s(0.02);
+      continue;
+    }
+    if (cmd == WR_LAT && !wr.acked) write_at(opt.lat_rate, lat.lines, WR_LAT);
+    if (cmd == WR_STREAM && !wr.acked) write_at(opt.rate, 0, WR_STREAM);
+    if (!wr.acked) {
+      __sync_synchronize();
+      wr.acked = 1;
+    }
+    sleep_s(0.001);
+  }
+}
+
+static void writer_do(int cmd) {
+  wr.acked = 0;
+  __sync_synchronize();
+  wr.cmd = cmd;
+}
+
+/* ---- the clients ---- */
+
+enum { F_CONNECTING, F_HANDSHAKE, F_OPEN, F_DEAD };
+
+typedef struct {
+  int fd, state;
+  int close_code; /* from a close frame, -1 none */
+  int stalled;    /* the stalled client: its lines count for it only */
+  size_t fill;    /* bytes carried over: the handshake so far, or a partial frame */
+  size_t mlen;    /* bytes of a fragmented message so far */
+  uint64_t last_seq;
+  long sync, got_lat, got_stream, got_win[W_N];
+  long order_errors, bad_lines;
+  unsigned char carry[1024];
+  unsigned char msg[256];
+} fan_t;
+
+static unsigned char fbuf[1 << 18];
+
+static void fan_line(fan_t *c, const unsigned char *p, size_t n, uint64_t now) {
+  if ((int)n != line_size || p[10] != ' ' || p[27] != ' ') {
+    c->bad_lines++;
+    return;
+  }
+  uint64_t seq = 0, stamp = 0;
+  for (int i = 0; i < 10; i++) seq = seq * 10 + (uint64_t)(p[i] - '0');
+  for (int i = 11; i < 27; i++) stamp = stamp * 10 + (uint64_t)(p[i] - '0');
+  if (seq == 0) {
+    c->sync++;
+    return;
+  }
+  if (seq <= c->last_seq) c->order_errors++;
+  c->last_seq = seq;
+  uint64_t l = now > stamp ? now - stamp : 0;
+  if (seq <= (uint64_t)lat.lines) {
+    c->got_lat++;
+    if (c->stalled) return;
+    lat.pairs++;
+    lat.last_recv = now;
+    hist_add(&lat.lat, l);
+    return;
+  }
+  c->got_stream++;
+  if (c->stalled) return;
+  for (int w = 0; w < W_N; w++) {
+    if (!win[w].t0 || now < win[w].t0 || now >= win[w].t1) continue;
+    c->got_win[w]++;
+    win[w].pairs++;
+    hist_add(&win[w].lat, l);
+  }
+}
+
+/* parses whole frames of p[0..n); returns bytes consumed */
+static size_t fan_parse(fan_t *c, const unsigned char *p, size_t n, uint64_t now) {
+  size_t off = 0;
+  while (n - off >= 2) {
+    unsigned b0 = p[off], b1 = p[off + 1];
+    uint64_t len = b1 & 0x7f;
+    size_t h = 2;
+    if (len == 126) {
+      if (n - off < 4) break;
+      len = ((uint64_t)p[off + 2] << 8) | p[off + 3];
+      h = 4;
+    } else if (len == 127) {
+      if (n - off < 10) break;
+      len = 0;
+      for (int i = 0; i < 8; i++) len = (len << 8) | p[off + 2 + i];
+      h = 10;
+    }
+    if (len > sizeof c->carry - 16) {
+      c->bad_lines++;
+      c->state = F_DEAD;
+      return n;
+    }
+    if (n - off < h + len) break;
+    const unsigned char *pl = p + off + h;
+    int op = b0 & 0x0f;
+    if (op == 8) {
+      c->close_code = len >= 2 ? (pl[0] << 8) | pl[1] : 1005;
+    } else if (op == 9) {
+      unsigned char f[140];
+      if (len <= 125) write_all(c->fd, f, put_frame(f, 0xA, pl, (size_t)len));
+    } else if (op <= 2) {
+      if ((b0 & 0x80) && c->mlen == 0) fan_line(c, pl, (size_t)len, now);
+      else if (c->mlen + len > sizeof c->msg) {
+        c->bad_lines++;
+        c->mlen = 0;
+      } else {
+        /* a line that came in fragments (a server may stream a partial line) */
+        memcpy(c->msg + c->mlen, pl, (size_t)len);
+        c->mlen += (size_t)len;
+        if (b0 & 0x80) {
+          fan_line(c, c->msg, c->mlen, now);
+          c->mlen = 0;
+        }
+      }
+    }
+    off += h + (size_t)len;
+  }
+  return off;
+}
+
+static int fan_ep;
+
+/* one readiness event; returns -1 when the connection ended */
+static int fan_ready(fan_t *c, uint32_t ev) {
+  if (c->state == F_CONNECTING) {
+    int err = 0;
+    socklen_t l = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+    if (err || (ev & (EPOLLERR | EPOLLHUP))) return -1;
+    if (write_all(c->fd, (const unsigned char *)request, request_len) < 0) return -1;
+    c->state = F_HANDSHAKE;
+    struct epoll_event e = {.events = EPOLLIN, .data = {.ptr = c}};
+    if (epoll_ctl(fan_ep, EPOLL_CTL_MOD, c->fd, &e) < 0) die("epoll_ctl");
+    return 0;
+  }
+  memcpy(fbuf, c->carry, c->fill);
+  ssize_t r = read(c->fd, fbuf + c->fill, sizeof fbuf - c->fill);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+  if (r <= 0) return -1;
+  uint64_t now = real_us();
+  size_t n = c->fill + (size_t)r, off = 0;
+  if (c->state == F_HANDSHAKE) {
+    long end = response_end(fbuf, n);
+    if (end < 0) return -1;
+    if (end == 0) {
+      if (n > sizeof c->carry) return -1;
+      memcpy(c->carry, fbuf, n);
+      c->fill = n;
+      return 0;
+    }
+    c->state = F_OPEN;
+    off = (size_t)end;
+  }
+  off += fan_parse(c, fbuf + off, n - off, now);
+  if (c->state == F_DEAD || n - off > sizeof c->carry) return -1;
+  memcpy(c->carry, fbuf + off, n - off);
+  c->fill = n - off;
+  return c->close_code >= 0 ? -1 : 0;
+}
+
+static fan_t *cs;
+static long ncs, lost;
+
+/* serves every client for `seconds`, or until `done()` holds */
+static void pump(double seconds, int (*done)(void)) {
+  struct epoll_event evs[512];
+  double until = now_s() + seconds;
+  while (now_s() < until && !(done && done())) {
+    int k = epoll_wait(fan_ep, evs, 512, 5);
+    for (int i = 0; i < k; i++) {
+      fan_t *c = evs[i].data.ptr;
+      if (c->state == F_DEAD) continue;
+      if (fan_ready(c, evs[i].events) < 0) {
+        if (c->fd >= 0) close(c->fd);
+        c->fd = -1;
+        c->state = F_DEAD;
+        lost++;
+      }
+    }
+  }
+}
+
+static int all_synced(void) {
+  for (long i = 0; i < ncs; i++)
+    if (cs[i].state == F_OPEN && cs[i].sync == 0) return 0;
+  return 1;
+}
+static int lat_complete(void) {
+  return wr.acked && lat.pairs >= (uint64_t)lat.lines * (uint64_t)ncs;
+}
+static uint64_t stream_hi;
+static int stream_complete(void) {
+  long want = (long)(stream_hi - wr.stream_lo + 1);
+  for (long i = 0; i < ncs; i++)
+    if (cs[i].state == F_OPEN && cs[i].got_stream < want) return 0;
+  return 1;
+}
+
+/* The stalled client: the handshake, read a byte at a time so that not one byte after it is
+ * taken, then nothing until the end. The others are served meanwhile. */
+static int stall_connect(void) {
+  int fd = open_socket(0);
+  if (fd < 0) die("stall: connect");
+  if (write_all(fd, (const unsigned char *)request, request_len) < 0) die("stall: send");
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  unsigned char buf[1024];
+  size_t n = 0;
+  double deadline = now_s() + opt.timeout_s;
+  while (n < sizeof buf && now_s() < deadline) {
+    ssize_t r = read(fd, buf + n, 1);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+      pump(0.002, NULL);
+      continue;
+    }
+    if (r <= 0) fail("stall: handshake failed");
+    n++;
+    if (n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0) break;
+  }
+  if (response_end(buf, n) <= 0) fail("stall: handshake refused or timed out");
+  return fd;
+}
+
+/* reads what the stalled client was sent: until a close frame, EOF, a reset, or (a server that
+ * keeps it open and keeps sending) a pause of 0.5 s or 3 s in all */
+static const char *stall_drain(int fd, fan_t *c, uint64_t *bytes) {
+  c->fd = fd;
+  c->stalled = 1;
+  c->state = F_OPEN;
+  c->close_code = -1;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  double until = now_s() + 3, quiet = now_s();
+  const char *end = "open";
+  while (now_s() < until) {
+    memcpy(fbuf, c->carry, c->fill);
+    ssize_t r = read(fd, fbuf + c->fill, sizeof fbuf - c->fill);
+    if (r < 0 && errno == EAGAIN) {
+      if (now_s() - quiet > 0.5) break;
+      sleep_s(0.001);
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      end = r == 0 ? "eof" : errno == ECONNRESET ? "reset" : "error";
+      break;
+    }
+    *bytes += (uint64_t)r;
+    quiet = now_s();
+    size_t n = c->fill + (size_t)r, off = fan_parse(c, fbuf, n, real_us());
+    memcpy(c->carry, fbuf + off, n - off);
+    c->fill = n - off;
+    if (c->close_code >= 0) {
+      end = "close frame";
+      break;
+    }
+  }
+  close(fd);
+  return end;
+}
+
+/* one measured window of the stream: [now + warm-up, + seconds) */
+static void run_window(int w, double seconds) {
+  pump(opt.warmup_s, NULL);
+  double c0 = cpu_s();
+  win[w].t1 = UINT64_MAX;
+  win[w].t0 = real_us();
+  pump(seconds, NULL);
+  win[w].t1 = real_us();
+  win[w].cpu = cpu_s() - c0;
+}
+
+static void print_window(int w) {
+  double secs = (double)(win[w].t1 - win[w].t0) / 1e6;
+  long mn = -1, mx = 0;
+  for (long i = 0; i < ncs; i++) {
+    if (mn < 0 || cs[i].got_win[w] < mn) mn = cs[i].got_win[w];
+    if (cs[i].got_win[w] > mx) mx = cs[i].got_win[w];
+  }
+  printf("\"%s\":{\"seconds\":%.3f,\"pairs\":%llu,\"rate\":%.1f,\"per_client_min\":%.1f,"
+         "\"per_client_max\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
+         "\"client_cpu_pct\":%.1f}",
+         win_name[w], secs, (unsigned long long)win[w].pairs, (double)win[w].pairs / secs,
+         (double)mn / secs, (double)mx / secs, hist_ms(&win[w].lat, 0.5),
+         hist_ms(&win[w].lat, 0.99), (double)win[w].lat.max / 1e3, 100 * win[w].cpu / secs);
+}
+
+static int mode_fanout(void) {
+  if (!opt.file) fail("fanout needs --file");
+  if (opt.size < 28 || opt.size > 200) fail("fanout: --size must be 28..200");
+  if (opt.lat_rate < 1 || opt.rate < 1) fail("fanout: --lat-rate and --rate must be >= 1");
+  line_size = (int)opt.size;
+  ncs = opt.conns - (opt.stall ? 1 : 0);
+  if (ncs < 1) fail("fanout: --conns too small");
+  lat.lines = (long)((double)opt.lat_rate * opt.lat_seconds);
+  if (lat.lines < 1) lat.lines = 1;
+  wr.fd = open(opt.file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (wr.fd < 0) die("fanout: open --file");
+  wr.next_seq = 1;
+  wr.acked = 1;
+  pthread_t wt;
+  if (pthread_create(&wt, NULL, writer_main, NULL) != 0) fail("fanout: pthread_create");
+
+  cs = calloc((size_t)ncs, sizeof(fan_t));
+  if (!cs) fail("out of memory");
+  fan_ep = epoll_create1(EPOLL_CLOEXEC);
+  /* open the readers, --conc handshakes at a time */
+  double t0 = now_s(), c0 = cpu_s();
+  double deadline = t0 + opt.timeout_s + opt.timeout_per * (double)ncs;
+  long started = 0, failures = 0, open_now = 0;
+  while (now_s() < deadline) {
+    long inflight = 0;
+    open_now = 0;
+    for (long i = 0; i < started; i++) {
+      inflight += cs[i].state == F_CONNECTING || cs[i].state == F_HANDSHAKE;
+      open_now += cs[i].state == F_OPEN;
+    }
+    if (started == ncs && inflight == 0) break;
+    while (started < ncs && inflight < opt.conc) {
+      fan_t *c = &cs[started++];
+      c->close_code = -1;
+      c->fd = open_socket(1);
+      if (c->fd < 0) {
+        c->state = F_DEAD;
+        failures++;
+        continue;
+      }
+      c->state = F_CONNECTING;
+      struct epoll_event e = {.events = EPOLLOUT, .data = {.ptr = c}};
+      if (epoll_ctl(fan_ep, EPOLL_CTL_ADD, c->fd, &e) < 0) die("epoll_ctl");
+      inflight++;
+    }
+    pump(0.02, NULL);
+  }
+  double open_s = now_s() - t0;
+  if (open_now < ncs) {
+    printf("{\"error\":\"fanout: %ld of %ld clients open after %.1f s (%ld failed, %ld lost)\"}\n",
+           open_now, ncs, open_s, failures, lost);
+    return 1;
+  }
+  /* every follower must be live before the first measured line */
+  double s0 = now_s();
+  writer_do(WR_SYNC);
+  pump(opt.timeout_s + opt.timeout_per * (double)ncs, all_synced);
+  writer_do(WR_IDLE);
+  double sync_s = now_s() - s0;
+  pump(0.3, NULL); /* sync lines still in flight */
+  long synced = 0;
+  for (long i = 0; i < ncs; i++) synced += cs[i].state == F_OPEN && cs[i].sync > 0;
+  if (synced < ncs) {
+    printf("{\"error\":\"fanout: %ld of %ld clients got a sync line within %.1f s\"}\n", synced,
+           ncs, sync_s);
+    return 1;
+  }
+  printf("STEP {\"level\":%ld,\"held\":%ld,\"open_s\":%.3f,\"sync_s\":%.3f}\n", ncs, synced,
+         open_s, sync_s);
+  fflush(stdout);
+  double setup_cpu = cpu_s() - c0;
+  if (opt.wait) {
+    /* the driver reads the servers' memory with every client connected and idle */
+    printf("READY\n");
+    fflush(stdout);
+    char line[64];
+    if (read(0, line, sizeof line) < 0) {
+    }
+  }
+
+  /* latency: every line to every client at a rate both servers keep up with */
+  double m0 = now_s(), mc0 = cpu_s();
+  while (!wr.acked) sleep_s(0.001);
+  writer_do(WR_LAT);
+  double lat_c0 = cpu_s(), lat_t0 = now_s();
+  uint64_t seen = 0;
+  double quiet_since = now_s();
+  while (!lat_complete()) {
+    pump(0.1, lat_complete);
+    if (lat.pairs != seen || !wr.acked) {
+      seen = lat.pairs;
+      quiet_since = now_s();
+    } else if (now_s() - quiet_since > opt.idle_timeout) break;
+  }
+  lat.first_write = wr.first_write;
+  lat.last_write = wr.last_write;
+  double lat_cpu = (cpu_s() - lat_c0) / (now_s() - lat_t0);
+  writer_do(WR_IDLE);
+  while (!wr.acked) sleep_s(0.001);
+
+  /* the stream, through its windows */
+  wr.stream_lo = wr.next_seq;
+  writer_do(WR_STREAM);
+  run_window(W_FREE, opt.seconds);
+  int stall_fd = -1;
+  double stall_at = 0;
+  uint64_t stall_at_us = 0;
+  double stall_handshake_ms = 0;
+  if (opt.stall) {
+    double h0 = now_s();
+    stall_fd = stall_connect();
+    stall_at = now_s();
+    stall_handshake_ms = (stall_at - h0) * 1e3;
+    stall_at_us = real_us();
+    run_window(W_STALL, opt.stall_seconds);
+  }
+  writer_do(WR_IDLE);
+  while (!wr.acked) sleep_s(0.001);
+  stream_hi = wr.next_seq - 1;
+  uint64_t stream_first = wr.first_write, stream_last = wr.last_write;
+  double g0 = now_s();
+  pump(opt.grace_s, stream_complete);
+  double caught_up_s = now_s() - g0;
+  long want = (long)(stream_hi - wr.stream_lo + 1), complete = 0, mn = -1;
+  uint64_t missing = 0;
+  for (long i = 0; i < ncs; i++) {
+    long g = cs[i].got_stream;
+    complete += g >= want;
+    if (mn < 0 || g < mn) mn = g;
+    if (g < want) missing += (uint64_t)(want - g);
+  }
+  uint64_t stall_bytes = 0;
+  fan_t stall_c;
+  memset(&stall_c, 0, sizeof stall_c);
+  const char *stall_end = "none";
+  double stall_drained_after = 0;
+  if (stall_fd >= 0) {
+    /* a server that closes slow clients waits up to a second for a close reply: give it 2 */
+    double since = now_s() - stall_at;
+    if (since < 2) sleep_s(2 - since);
+    stall_drained_after = now_s() - stall_at;
+    stall_end = stall_drain(stall_fd, &stall_c, &stall_bytes);
+  }
+  double wall = now_s() - m0, cpu = cpu_s() - mc0;
+  writer_do(WR_EXIT);
+  pthread_join(wt, NULL);
+  long bad = 0, order = 0, lat_mn = -1, lat_mx = 0, lat_complete_n = 0;
+  for (long i = 0; i < ncs; i++) {
+    bad += cs[i].bad_lines;
+    order += cs[i].order_errors;
+    if (lat_mn < 0 || cs[i].got_lat < lat_mn) lat_mn = cs[i].got_lat;
+    if (cs[i].got_lat > lat_mx) lat_mx = cs[i].got_lat;
+    lat_complete_n += cs[i].got_lat == lat.lines;
+  }
+  printf("{\"mode\":\"fanout\",\"clients\":%ld,\"stall\":%d,\"size\":%d,\"open_s\":%.3f,"
+         "\"sync_s\":%.3f,\"setup_client_cpu_s\":%.2f,\"lost\":%ld,\"bad_lines\":%ld,"
+         "\"order_errors\":%ld,\"writer_failed\":%d,",
+         ncs, opt.stall, line_size, open_s, sync_s, setup_cpu, lost, bad, order, wr.failed);
+  uint64_t lat_expected = (uint64_t)lat.lines * (uint64_t)ncs;
+  printf("\"latency\":{\"lines\":%ld,\"rate_offered\":%ld,\"write_s\":%.3f,\"pairs\":%llu,"
+         "\"expected\":%llu,\"complete\":%s,\"clients_complete\":%ld,\"min_per_client\":%ld,"
+         "\"max_per_client\":%ld,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
+         "\"max_ms\":%.3f,\"mean_ms\":%.3f,\"client_cpu_pct\":%.1f},",
+         lat.lines, opt.lat_rate, (double)(lat.last_write - lat.first_write) / 1e6,
+         (unsigned long long)lat.pairs, (unsigned long long)lat_expected,
+         lat.pairs == lat_expected ? "true" : "false", lat_complete_n, lat_mn, lat_mx,
+         hist_ms(&lat.lat, 0.5), hist_ms(&lat.lat, 0.99), hist_ms(&lat.lat, 0.999),
+         (double)lat.lat.max / 1e3,
+         lat.lat.n ? (double)lat.lat.sum / (double)lat.lat.n / 1e3 : 0, 100 * lat_cpu);
+  printf("\"stream\":{\"rate_offered\":%ld,\"lines\":%ld,\"write_s\":%.3f,\"complete\":%s,"
+         "\"clients_complete\":%ld,\"min_per_client\":%ld,\"missing_pairs\":%llu,"
+         "\"caught_up_s\":%.3f},",
+         opt.rate, want, (double)(stream_last - stream_first) / 1e6, missing ? "false" : "true",
+         complete, mn, (unsigned long long)missing, caught_up_s);
+  print_window(W_FREE);
+  printf(",");
+  if (opt.stall) {
+    print_window(W_STALL);
+    printf(",\"stall_client\":{\"lines\":%ld,\"bytes\":%llu,\"close_code\":%d,\"end\":\"%s\","
+           "\"read_after_s\":%.3f,\"joined_ms\":%.3f,\"handshake_ms\":%.1f},",
+           stall_c.got_stream, (unsigned long long)stall_bytes, stall_c.close_code, stall_end,
+           stall_drained_after, (double)stall_at_us / 1e3, stall_handshake_ms);
+  }
+  for (long i = 0; i < ncs; i++)
+    if (cs[i].fd >= 0) close_session(cs[i].fd);
+  print_cpu(cpu, wall);
+  printf("}\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: wsload MODE --port=P [options]\n");
@@ -1137,6 +1803,7 @@ int main(int argc, char **argv) {
   if (strcmp(m, "input") == 0) return mode_input();
   if (strcmp(m, "hold") == 0) return mode_hold();
   if (strcmp(m, "burst") == 0) return mode_burst();
+  if (strcmp(m, "fanout") == 0) return mode_fanout();
   fprintf(stderr, "wsload: unknown mode %s\n", m);
   return 2;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { readCommandLine } from "./lib/cli/config.ts";
+import { ConfigError, readCommandLine } from "./lib/cli/config.ts";
 import { isAuthWorker } from "./lib/http/auth.ts";
 import { ListenError, startServer } from "./lib/server/server.ts";
 import { Logger } from "./lib/util/log.ts";
@@ -38,6 +38,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof ListenError) {
       log.fatal("server", {}, `Can't start server: ${e.message}`);
       return 3;
+    }
+    if (e instanceof ConfigError) {
+      log.fatal("server", {}, e.message);
+      return e.exitCode;
     }
     log.fatal("server", {}, `Can't start server: ${e instanceof Error ? e.stack : e}`);
     return 1;

@@ -388,7 +388,7 @@ async function main(): Promise<number> {
       `--allow-net=127.0.0.1:${port}`,
       `--allow-run=${program[0]}`,
       `--allow-read=${program[0]}${opts.profile ? `,${OUT}` : ""}`,
-      `--allow-env=PATH,LD_LIBRARY_PATH${opts.profile ? ",BENCH_PROBE" : ""}`,
+      `--allow-env=PATH,LD_LIBRARY_PATH,NODE_V8_COVERAGE${opts.profile ? ",BENCH_PROBE" : ""}`,
       ...(opts.profile ? [`--allow-write=${OUT}`] : []),
     ];
   const servers: ServerCommands = {
@@ -668,7 +668,7 @@ async function main(): Promise<number> {
     "`--allow-run`, so programs start through setsid(1) in their own process group and the " +
     "stop ladder reaches their children) and **pid-only** (the README's run line: " +
     "`--allow-net=ADDR:PORT --allow-run=PROGRAM --allow-read=PROGRAM " +
-    "--allow-env=PATH,LD_LIBRARY_PATH`; signals reach the program's pid only, as " +
+    "--allow-env=PATH,LD_LIBRARY_PATH,NODE_V8_COVERAGE`; signals reach the program's pid only, as " +
     "websocketd's do). Each start is checked against the mode's startup log line. Throughput " +
     "and capacity do not depend on the mode and run in group mode only.",
     `- Every scenario starts a fresh server, runs the client, stops the server and checks that ` +

@@ -14,7 +14,7 @@ function permissions(port: number): string[] {
     `--allow-net=127.0.0.1:${port}`,
     "--allow-run=./examples/greeter.sh",
     "--allow-read=./examples",
-    "--allow-env=PATH,LD_LIBRARY_PATH,PORT",
+    "--allow-env=PATH,LD_LIBRARY_PATH,NODE_V8_COVERAGE,PORT",
   ];
 }
 

@@ -29,7 +29,7 @@ Deno.test("derived flags are scoped: listen address, the one program, its files,
     "--allow-net=127.0.0.1:8080",
     `--allow-run=${ROOT}/examples/greeter.sh`,
     `--allow-read=${ROOT}/examples/greeter.sh`,
-    "--allow-env=PATH,LD_LIBRARY_PATH",
+    "--allow-env=PATH,LD_LIBRARY_PATH,NODE_V8_COVERAGE",
   ]);
 });
 
@@ -64,6 +64,34 @@ Deno.test("with the derived flags (not -A) the server works, and a program outsi
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("without NODE_V8_COVERAGE in --allow-env the server refuses to start and names the fix", async () => {
+  const port = freePort();
+  const args = ["--address=127.0.0.1", `--port=${port}`, `${ROOT}/examples/greeter.sh`];
+  const perms = grant(args).map((f) => f.replace(",NODE_V8_COVERAGE", ""));
+  assert(perms.includes("--allow-env=PATH,LD_LIBRARY_PATH"));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...perms, `${ROOT}/main.ts`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 1, text);
+  assertMatch(
+    text,
+    /FATAL .*add it to --allow-env \(for example --allow-env=PATH,LD_LIBRARY_PATH,NODE_V8_COVERAGE\)/,
+  );
+});
+
+Deno.test("our NODE_V8_COVERAGE never reaches a program: it gets only --passenv and CGI variables", async () => {
+  await using server = await startServer(["/usr/bin/env"], { env: { NODE_V8_COVERAGE: "/tmp/x" } });
+  const ws = await RawWs.connect(server.port);
+  const { texts, end } = await ws.collect();
+  await ws.drop();
+  assertEquals(end.type === "close" && end.code, 1000);
+  assert(texts.some((t) => t.startsWith("PATH=")), texts.join("\n"));
+  assertEquals(texts.filter((t) => t.startsWith("NODE_")), []);
 });
 
 Deno.test("the --group-signals grant finds setsid(1): programs get a group, grandchildren die", async () => {

@@ -4,7 +4,7 @@
  * `Hello <line>!`); every other path is the app's own.
  *
  *   deno run --allow-net=127.0.0.1:8080 --allow-run=./examples/greeter.sh \
- *     --allow-read=./examples --allow-env=PATH,LD_LIBRARY_PATH,PORT examples/embed/deno_serve.ts
+ *     --allow-read=./examples --allow-env=PATH,LD_LIBRARY_PATH,NODE_V8_COVERAGE,PORT examples/embed/deno_serve.ts
  *
  * then open http://127.0.0.1:8080/. PORT (default 8080) picks the port.
  *

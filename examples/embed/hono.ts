@@ -3,7 +3,7 @@
  * each WebSocket connection; `/` and the rest are ordinary Hono routes.
  *
  *   deno run --allow-net=127.0.0.1:8080 --allow-run=./examples/greeter.sh \
- *     --allow-read=./examples --allow-env=PATH,LD_LIBRARY_PATH,PORT examples/embed/hono.ts
+ *     --allow-read=./examples --allow-env=PATH,LD_LIBRARY_PATH,NODE_V8_COVERAGE,PORT examples/embed/hono.ts
  *
  * With `Deno.serve(app.fetch)`, Deno calls `app.fetch(request, info)` and Hono
  * passes that second argument on as `c.env`: so `c.env` is the

@@ -170,7 +170,7 @@ export async function runCgi(req: Request, run: CgiRun): Promise<Response> {
   const { log } = run;
   let prog: Program;
   try {
-    prog = Program.spawn(
+    prog = await Program.spawn(
       { command: run.script, args: [], env: cgiEnvironment(run), cwd: dirname(run.script) },
       {
         group: run.group,

@@ -19,6 +19,7 @@ import { serverSoftware } from "../cli/version.ts";
 import { logUrl, type RoutedFacts } from "../http/request.ts";
 import { refusal } from "../http/respond.ts";
 import { canSignalGroups } from "../process/groups.ts";
+import { prepareSpawning } from "../process/program.ts";
 import { spawnTurn } from "../process/spawn_turn.ts";
 import { ForkSlots } from "../server/forks.ts";
 import { buildEnv } from "../session/env.ts";
@@ -186,6 +187,8 @@ class Mount {
   #closing: Promise<void> | null = null;
 
   constructor(s: Settings) {
+    const why = prepareSpawning();
+    if (why) throw new TypeError(`websocketd(): ${why}`);
     this.#s = s;
     this.#slots = new ForkSlots(s.maxForks);
     this.#envBase = { serverSoftware: serverSoftware(), passed: readPassEnv(s.passEnv) };
@@ -295,21 +298,22 @@ class Mount {
       null,
       protocol ? { WEBSOCKET_PROTOCOL: protocol } : {},
     );
-    const started = startProgram(
+    void startProgram(
       { command: s.command, args: s.args, env, cwd: s.cwd },
       { group: this.#group, closeMs: s.closeMs, log: s.log },
       fields,
-    );
-    void runSession(started, socket, s.command, fields, {
-      pipe: {
-        binary: s.binary,
-        passStderr: s.passStderr,
-        inboundHighWater: INBOUND_HIGH_WATER,
-        stallMs: s.stallMs,
-      },
-      log: s.log,
-      live: this.live,
-    }).finally(release);
+    ).then((started) =>
+      runSession(started, socket, s.command, fields, {
+        pipe: {
+          binary: s.binary,
+          passStderr: s.passStderr,
+          inboundHighWater: INBOUND_HIGH_WATER,
+          stallMs: s.stallMs,
+        },
+        log: s.log,
+        live: this.live,
+      })
+    ).finally(release);
     return upgrade.response;
   }
 

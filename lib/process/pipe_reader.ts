@@ -1,12 +1,11 @@
 /**
- * Reading a child's pipe without holding memory while it is idle.
+ * Reading a child's pipe: the {@link ByteReader} the pipe and the CGI runner
+ * pull program output through.
  *
  * @module
  */
 
-/** Smallest and largest read buffers of {@link PipeReader}. */
-const MIN_READ = 1024;
-const MAX_READ = 64 * 1024;
+import type { Readable } from "node:stream";
 
 /** What the pipe and the CGI runner read program output through. */
 export interface ByteReader {
@@ -17,48 +16,47 @@ export interface ByteReader {
 }
 
 /**
- * Reads a pipe into a reused buffer that grows while the program writes a
- * lot and shrinks when it goes quiet. An idle session then holds 1 KiB per
- * pending read instead of the stream's default 64 KiB.
+ * Pulls from a node pipe stream in paused mode: nothing is read ahead past
+ * the stream's high-water mark while we are not asking, so a program whose
+ * output is not taken blocks in `write()`. Idle, it holds no read buffer.
  */
 export class PipeReader implements ByteReader {
-  #reader: ReadableStreamBYOBReader;
-  #buf = new Uint8Array(MIN_READ);
+  #stream: Readable;
   #done = false;
+  #wake: (() => void) | null = null;
 
-  /** @param stream A byte stream (a child's stdout or stderr). */
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.getReader({ mode: "byob" });
+  /** @param stream A child's stdout or stderr (node:child_process, stdio "pipe"). */
+  constructor(stream: Readable) {
+    this.#stream = stream;
+    const wake = () => {
+      const w = this.#wake;
+      this.#wake = null;
+      w?.();
+    };
+    const end = () => {
+      this.#done = true;
+      wake();
+    };
+    stream.on("readable", wake);
+    stream.on("end", end);
+    stream.on("close", end);
+    stream.on("error", end);
   }
 
   /** See {@link ByteReader.read}; a cancelled or broken pipe reads as EOF. */
   async read(): Promise<Uint8Array | null> {
-    if (this.#done) return null;
-    let result: ReadableStreamReadResult<Uint8Array>;
-    try {
-      result = await this.#reader.read(this.#buf);
-    } catch {
-      this.#done = true;
-      return null;
+    for (;;) {
+      const chunk = this.#stream.read() as Uint8Array | null;
+      if (chunk !== null) return chunk;
+      if (this.#done) return null;
+      await new Promise<void>((r) => (this.#wake = r));
     }
-    const { value, done } = result;
-    if (done || !value) {
-      this.#done = true;
-      return null;
-    }
-    const size = value.buffer.byteLength;
-    const want = value.length === size
-      ? Math.min(size * 2, MAX_READ)
-      : value.length * 4 < size
-      ? Math.max(size / 2, MIN_READ)
-      : size;
-    this.#buf = want === size ? new Uint8Array(value.buffer as ArrayBuffer) : new Uint8Array(want);
-    return value;
   }
 
   /** See {@link ByteReader.cancel}. */
   cancel(): Promise<void> {
     this.#done = true;
-    return this.#reader.cancel().catch(() => {});
+    this.#stream.destroy();
+    return Promise.resolve();
   }
 }

@@ -10,13 +10,14 @@ import https from "node:https";
 import type { Duplex } from "node:stream";
 import { stopCgiRuns } from "../cgi/run.ts";
 import { readPassEnv } from "../cgi/variables.ts";
-import type { Config } from "../cli/config.ts";
+import { type Config, ConfigError } from "../cli/config.ts";
 import { serverSoftware } from "../cli/version.ts";
 import { AuthGate } from "../http/auth.ts";
 import { readFacts } from "../http/request.ts";
 import { logUrl } from "../http/request.ts";
 import { ScriptRoot } from "../http/scripts.ts";
 import { canSignalGroups, groupSpawnMethod } from "../process/groups.ts";
+import { prepareSpawning } from "../process/program.ts";
 import type { Logger } from "../util/log.ts";
 import { acceptKey, isWebSocketRequest } from "../ws/handshake.ts";
 import type { ServerContext } from "./context.ts";
@@ -182,6 +183,10 @@ function reloadTls(ctx: ServerContext, servers: NodeServer[]): void {
 
 /** The shared state, from the configuration. */
 async function createContext(config: Config, log: Logger): Promise<ServerContext> {
+  if (config.command || config.dir || config.cgiDir) {
+    const why = prepareSpawning();
+    if (why) throw new ConfigError(`Can't start programs: ${why}`);
+  }
   const auth = config.auth ? await AuthGate.start(config.auth) : null;
   if (auth && config.auth) {
     for (const w of config.auth.warnings) log.info("server", {}, `Credentials: ${w}`);

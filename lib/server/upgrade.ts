@@ -70,7 +70,7 @@ export async function acceptWebSocket(
     await spawnTurn();
     // the client may have given up while we waited
     if (upgrade.socket.destroyed) return "taken";
-    const started = spawn(ex, ctx, checked);
+    const started = await spawn(ex, ctx, checked);
     const socket = accept(ex, upgrade, ctx, checked.protocol);
     handedOver = true;
     const { config } = ctx;
@@ -120,7 +120,7 @@ async function check(ex: Exchange, ctx: ServerContext): Promise<Accepted | Respo
 }
 
 /** Starts the program with the request's environment; a failure is reported to the client. */
-function spawn(ex: Exchange, ctx: ServerContext, a: Accepted): Started {
+function spawn(ex: Exchange, ctx: ServerContext, a: Accepted): Promise<Started> {
   const env = buildEnv(
     ctx.envBase,
     ex.facts as RoutedFacts,
@@ -191,7 +191,7 @@ async function joinBroadcast(
       return refuseFull();
     }
     if (!instance) {
-      const started = spawn(ex, ctx, a);
+      const started = await spawn(ex, ctx, a);
       if (!started.prog) {
         const socket = accept(ex, upgrade, ctx, a.protocol);
         void refuseStart(socket, a.program.path, started.error, ctx.log, ex.fields);

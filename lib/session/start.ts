@@ -91,10 +91,14 @@ export interface StartOptions {
 export type Started = { prog: Program; error?: undefined } | { prog: null; error: string };
 
 /** Starts a program; a failure is returned, to be told to the client. */
-export function startProgram(spec: ProgramSpec, opts: StartOptions, fields: Fields): Started {
+export async function startProgram(
+  spec: ProgramSpec,
+  opts: StartOptions,
+  fields: Fields,
+): Promise<Started> {
   const { log } = opts;
   try {
-    const prog = Program.spawn(spec, {
+    const prog = await Program.spawn(spec, {
       group: opts.group,
       closeMs: opts.closeMs,
       onStep: (step, pid) => {

@@ -665,7 +665,7 @@ export function startBackend(program: string, opts: BackendOptions = {}): Promis
       `--allow-net=127.0.0.1:${port}`,
       `--allow-run=${program}`,
       ...(certs ? [`--allow-read=${certs.certFile},${certs.keyFile}`] : []),
-      "--allow-env=PATH,LD_LIBRARY_PATH",
+      "--allow-env=PATH,LD_LIBRARY_PATH,NODE_V8_COVERAGE",
     ]
     : undefined;
   return startServer([...tls, ...(opts.flags ?? []), program, ...(opts.args ?? [])], {

@@ -87,6 +87,7 @@ Deno.test({
       const r = await rollingRestart(teardown, instances, {
         url: `ws://127.0.0.1:${port}/ws/`,
         watch: { output: () => haproxy.output, pattern: /^Server websocketd_pool\/a is (UP|DOWN)/ },
+        pid: haproxy.pid,
       }, 5000);
       const f = assertCommon(r, "HAProxy");
       // A was marked down because its health said 503, well before its sessions were closed
@@ -133,6 +134,7 @@ Deno.test({
       // nginx tries a benched server again only after fail_timeout (2 s in the block)
       const r = await rollingRestart(teardown, instances, {
         url: `ws://127.0.0.1:${port}/ws/`,
+        pid: nginx.pid,
       }, 5000);
       const f = assertCommon(r, "nginx");
       // nginx learns that A drains only from a handshake A refused (and retries it on B)

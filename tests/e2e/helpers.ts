@@ -256,6 +256,11 @@ export class Daemon {
     for await (const text of stream.pipeThrough(new TextDecoderStream())) this.#output += text;
   }
 
+  /** Its process id (the master's, for a forking server). */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   /** Whether the process has exited. */
   get exited(): boolean {
     return this.#exited;

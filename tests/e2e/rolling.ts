@@ -124,6 +124,8 @@ export interface RollingResult {
   /** Over-limit gaps on B during the restart, and the 10 ms samples to explain them. */
   stalls: { from: number; to: number }[];
   samples: Sample[];
+  /** Every 100 ms: run-queue waits of the other processes on B's path (see {@link PathSample}). */
+  pathSamples: PathSample[];
   /** The machine's 1-minute load average at SIGTERM and at the end, and its CPUs. */
   load: { before: string; after: string; cpus: number };
 }
@@ -134,6 +136,8 @@ export interface Balancer {
   url: string;
   /** Balancer log lines worth timing (e.g. HAProxy's "is DOWN"/"is UP"); optional. */
   watch?: { output: () => string; pattern: RegExp };
+  /** Its (master) process: it and its children carry every message to the clients. */
+  pid?: number;
 }
 
 /** The two instances, started by {@link startInstances}. */
@@ -202,6 +206,8 @@ class Clients {
   readonly stalls: { from: number; to: number }[] = [];
   /** Every 10 ms: our timer's lateness, and B's main thread's total run-queue wait (ms). */
   readonly samples: Sample[] = [];
+  /** Every 100 ms: the run-queue waits of B's programs and of the balancer's processes. */
+  readonly pathSamples: PathSample[] = [];
   /** Start of the timeline (SIGTERM), on the performance.now() clock. */
   t0 = 0;
   /**
@@ -288,7 +294,7 @@ class Clients {
    * fired and how long B's event loop (its main thread, `bPid`) has waited
    * in the kernel's run queue so far.
    */
-  startTimeline(t0: number, bPid: number): void {
+  startTimeline(t0: number, bPid: number, balancerPid?: number): void {
     this.t0 = t0;
     this.#lagExpected = performance.now() + 10;
     this.#lagTimer = setInterval(() => {
@@ -310,6 +316,7 @@ class Clients {
         }
         this.#cpu = now;
         this.#cpuAt = i;
+        this.pathSamples.push({ t, waits: pathWaits(bPid, balancerPid) });
       }
     }, 10);
   }
@@ -410,6 +417,36 @@ function runQueueWaitMs(pid: number): number | null {
   }
 }
 
+/** One 100 ms sample of the waits of the processes between B and the clients. */
+export interface PathSample {
+  /** When (performance.now()). */
+  t: number;
+  /** Run-queue wait so far (ms) per process: B's programs, the balancer and its workers. */
+  waits: Map<number, number>;
+}
+
+/** The direct children of a process (Linux), empty when unknown. */
+function childrenOf(pid: number): number[] {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+    return text ? text.split(" ").map(Number) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Run-queue waits of B's programs and of the balancer's processes. */
+function pathWaits(bPid: number, balancerPid?: number): Map<number, number> {
+  const pids = [...childrenOf(bPid)];
+  if (balancerPid !== undefined) pids.push(balancerPid, ...childrenOf(balancerPid));
+  const waits = new Map<number, number>();
+  for (const pid of pids) {
+    const w = runQueueWaitMs(pid);
+    if (w !== null) waits.set(pid, w);
+  }
+  return waits;
+}
+
 /** A gap on B, and how much of it the machine, not B's own work, explains. */
 export interface Stall {
   /** When it began, relative to SIGTERM. */
@@ -423,8 +460,16 @@ export interface Stall {
   /** gap − bWait − lag: the part left for B's own handling. */
   net: number;
   /**
+   * The largest share of time any other process on the path (one of B's
+   * programs, the balancer or one of its workers) spent waiting for a CPU,
+   * over the 100 ms samples around the gap.
+   */
+  pathShare: number;
+  /**
    * Whether the machine explains it: B's event loop waited for a CPU, or our
-   * own loop was stalled, for at least {@link STARVED_SHARE} of the gap.
+   * own loop was stalled, for at least {@link STARVED_SHARE} of the gap; or a
+   * process that carries B's messages (its program, the balancer) waited for a
+   * CPU for that share of the time around the gap.
    */
   starved: boolean;
 }
@@ -432,12 +477,15 @@ export interface Stall {
 /**
  * A gap on B counts as the machine's, not the server's, when for at least
  * this share of it B's event loop was runnable but had no CPU, or our own
- * client's loop was stalled. B's run-queue wait grows only while runnable
- * tasks outnumber the CPUs, so on a machine with CPU to spare it is near 0
- * and every gap counts. A server that blocks its own loop (a slow synchronous call, a burst of process
- * starts) is running or asleep during the gap, not waiting, so it still
- * fails: stopping B for 300 ms (SIGSTOP) mid-restart is caught, at a 13%
- * share.
+ * client's loop was stalled; or when a process that carries B's lines (one of
+ * B's programs, the balancer or one of its workers) spent this share of the
+ * time around the gap runnable without a CPU. Run-queue waits grow only while
+ * runnable tasks outnumber the CPUs, so on a machine with CPU to spare they
+ * are near 0 and every gap counts. A server that blocks its own loop (a slow
+ * synchronous call, a burst of process starts) is running or asleep during the
+ * gap, not waiting, so it still fails: stopping B for 300 ms (SIGSTOP)
+ * mid-restart is caught: B then waits 2–5% of that gap and the path's busiest process 5–7%
+ * of the time around it (checked on 2026-12-06 behind HAProxy and nginx).
  */
 export const STARVED_SHARE = 0.2;
 
@@ -456,15 +504,34 @@ export function explainStalls(r: RollingResult): Stall[] {
     const bWait = a?.bWait != null && b?.bWait != null ? b.bWait - a.bWait : 0;
     const lag = Math.max(0, ...s.filter((x) => x.t >= from && x.t <= to + 10).map((x) => x.lag));
     const gap = to - from;
+    const pathShare = pathWaitShare(r.pathSamples, from, to);
     return {
       at: from - r.sigterm,
       gap,
       bWait,
       lag,
       net: gap - bWait - lag,
-      starved: bWait + lag >= STARVED_SHARE * gap,
+      pathShare,
+      starved: bWait + lag >= STARVED_SHARE * gap || pathShare >= STARVED_SHARE,
     };
   });
+}
+
+/**
+ * The largest share of [from, to] (widened to the 100 ms samples around it)
+ * that one process on B's path spent waiting for a CPU. Any of them delays
+ * a message when it waits: each line goes program → B → balancer → client.
+ */
+function pathWaitShare(samples: PathSample[], from: number, to: number): number {
+  const a = samples.findLast((x) => x.t <= from);
+  const b = samples.find((x) => x.t >= to);
+  if (!a || !b || b.t <= a.t) return 0;
+  let most = 0;
+  for (const [pid, end] of b.waits) {
+    const start = a.waits.get(pid);
+    if (start !== undefined) most = Math.max(most, end - start);
+  }
+  return most / (b.t - a.t);
 }
 
 /** Idle and total CPU time from /proc/stat (all CPUs), or null off Linux. */
@@ -556,7 +623,7 @@ export async function rollingRestart(
   const loadBefore = await loadAverage();
   clients.phase = "restart";
   const sigterm = performance.now();
-  clients.startTimeline(sigterm, instances.b.pid);
+  clients.startTimeline(sigterm, instances.b.pid, balancer.pid);
   instances.a.kill("SIGTERM");
   let refusedByA = 0;
   const aGone = instances.a.exited().then((s) => ({ at: performance.now(), code: s.code }));
@@ -609,6 +676,7 @@ export async function rollingRestart(
     timeline: clients.timeline,
     stalls: clients.stalls,
     samples: clients.samples,
+    pathSamples: clients.pathSamples,
     load: { before: loadBefore, after: await loadAverage(), cpus: navigator.hardwareConcurrency },
   };
 }
@@ -715,11 +783,14 @@ export function describe(name: string, r: RollingResult, f: Figures): string {
     } in the steady second before); on the sessions moved to B: ${ms(f.gapMoved)}`,
     `  gaps of ${MAX_GAP_MS} ms or more on B: ${f.stalls.length}; the machine explains ` +
     `${f.stalls.filter((x) => x.starved).length} (B's loop waiting for a CPU, or ours stalled, ` +
-    `for ${STARVED_SHARE * 100}% of the gap or more)` +
+    `for ${STARVED_SHARE * 100}% of the gap or more, or a program or balancer process on B's ` +
+    `path waiting for a CPU that share of the time)` +
     (f.stalls.length
       ? `; longest: ${
         [...f.stalls.slice(0, 2), ...f.stalls.filter((x) => !x.starved).slice(0, 2)].map((x) =>
-          `+${ms(x.at)}: ${ms(x.gap)} (B waiting for a CPU ${ms(x.bWait)}, our loop ${ms(x.lag)})`
+          `+${ms(x.at)}: ${ms(x.gap)} (B waiting for a CPU ${ms(x.bWait)}, our loop ${
+            ms(x.lag)
+          }, the path's busiest waiter ${Math.round(x.pathShare * 100)}% of the time)`
         ).join("; ")
       }`
       : ""),

@@ -368,16 +368,23 @@ static void send_pong_if_owed(int fd, rx_t *rx) {
 }
 
 /* Reads until rx has at least `want` messages (or the close frame). */
+/* One read from fd, parsed into rx (a pong owed is sent); returns read()'s result. */
+static ssize_t read_some(int fd, rx_t *rx) {
+  ssize_t r = read(fd, rbuf + rfill, sizeof rbuf - rfill);
+  if (r <= 0) return r;
+  rfill += (size_t)r;
+  size_t used = rx_parse(rx, rbuf, rfill);
+  memmove(rbuf, rbuf + used, rfill - used);
+  rfill -= used;
+  send_pong_if_owed(fd, rx);
+  return r;
+}
+
 static int read_until(int fd, rx_t *rx, uint64_t want) {
   while (rx->msgs < want && !rx->closed) {
-    ssize_t r = read(fd, rbuf + rfill, sizeof rbuf - rfill);
+    ssize_t r = read_some(fd, rx);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return -1;
-    rfill += (size_t)r;
-    size_t used = rx_parse(rx, rbuf, rfill);
-    memmove(rbuf, rbuf + used, rfill - used);
-    rfill -= used;
-    send_pong_if_owed(fd, rx);
   }
   return rx->closed && rx->msgs < want ? -1 : 0;
 }
@@ -404,15 +411,10 @@ static int mode_output(void) {
   uint64_t seen = rx.msgs;
   for (;;) {
     if (rx.closed) break;
-    ssize_t r = read(fd, rbuf + rfill, sizeof rbuf - rfill);
+    ssize_t r = read_some(fd, &rx);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
-    rfill += (size_t)r;
     nap_if_small(r);
-    size_t used = rx_parse(&rx, rbuf, rfill);
-    memmove(rbuf, rbuf + used, rfill - used);
-    rfill -= used;
-    send_pong_if_owed(fd, &rx);
     if (rx.msgs != seen) {
       last = now_s();
       if (seen == 0) first = last;
@@ -516,14 +518,9 @@ static int mode_pipeline(void) {
     for (long i = 0; i < room; i++) at += put_frame(out + at, 0x1, pl, (size_t)opt.size);
     if (at && write_all(fd, out, at) < 0) die("send");
     sent += room;
-    ssize_t r = read(fd, rbuf + rfill, sizeof rbuf - rfill);
+    ssize_t r = read_some(fd, &rx);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) fail("pipeline: session ended");
-    rfill += (size_t)r;
-    size_t used = rx_parse(&rx, rbuf, rfill);
-    memmove(rbuf, rbuf + used, rfill - used);
-    rfill -= used;
-    send_pong_if_owed(fd, &rx);
     if (rx.closed) fail("pipeline: server closed");
     got = rx.msgs - base;
   }
@@ -1063,15 +1060,10 @@ static int mode_burst(void) {
           try_send = 1;
         } else if (tag == &live_tag) {
           for (;;) {
-            ssize_t r = read(live, rbuf + rfill, sizeof rbuf - rfill);
+            ssize_t r = read_some(live, &rx);
             if (r < 0 && errno == EAGAIN) break;
             if (r < 0 && errno == EINTR) continue;
             if (r <= 0) fail("burst: live session ended");
-            rfill += (size_t)r;
-            size_t used = rx_parse(&rx, rbuf, rfill);
-            memmove(rbuf, rbuf + used, rfill - used);
-            rfill -= used;
-            send_pong_if_owed(live, &rx);
           }
           if (rx.closed) fail("burst: live session closed");
           if (inflight && rx.msgs >= want) {

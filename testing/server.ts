@@ -121,6 +121,22 @@ export class TestServer {
     return `http://127.0.0.1:${this.port}${path}`;
   }
 
+  /** The server's label-less Prometheus figures by name (served with `--metrics=/metrics`). */
+  async metrics(): Promise<Map<string, number>> {
+    const text = await (await fetch(this.http("/metrics"))).text();
+    const out = new Map<string, number>();
+    for (const line of text.split("\n")) {
+      const m = /^(websocketd_\w+) (\S+)$/.exec(line);
+      if (m) out.set(m[1]!, Number(m[2]));
+    }
+    return out;
+  }
+
+  /** One figure of {@link metrics}; NaN when the server does not report it. */
+  async metric(name: string): Promise<number> {
+    return (await this.metrics()).get(name) ?? NaN;
+  }
+
   /** Resolves with the first log line (past or future) matching `re`. */
   waitLog(re: RegExp, timeoutMs = 10000): Promise<string> {
     const seen = this.lines.find((l) => re.test(l));
@@ -205,43 +221,80 @@ export class TestServer {
   }
 }
 
+/** One server process to start on a free port of 127.0.0.1 (see {@link launch}). */
+export interface Launch {
+  /** The `deno` arguments (run, permissions, script, flags) and environment for a port. */
+  command(port: number): { args: string[]; env?: Record<string, string> };
+  /** Start with only `env` from {@link command} (plus PATH). */
+  clearEnv?: boolean;
+  /** Working directory; default: the repository. */
+  cwd?: string;
+  /** Ready when this line is logged, or when this check says so (within 15 s). */
+  ready: RegExp | ((server: TestServer) => Promise<boolean>);
+  /** A fixed port: no new attempt on another port when it is taken. */
+  port?: number;
+  /** What it is, for the error when it does not start. */
+  what: string;
+}
+
 /**
- * Starts `websocketd` (ours) on a free port of 127.0.0.1 and waits until it
- * logs that it listens.
+ * Starts a server process and waits until it is ready. A port taken between
+ * {@link freePort} and listen (exit status 3, or AddrInUse on stderr) gets
+ * up to three more attempts on other ports.
  */
-export async function startServer(args: string[], opts: StartOptions = {}): Promise<TestServer> {
+export async function launch(l: Launch): Promise<TestServer> {
   for (let attempt = 0;; attempt++) {
-    const port = opts.port ?? freePort();
-    const listen = opts.noListenFlags ? [] : [`--address=127.0.0.1`, `--port=${port}`];
-    const env = opts.clearEnv
-      ? { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...opts.env }
-      : opts.env;
+    const port = l.port ?? freePort();
+    const { args, env } = l.command(port);
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", ...(opts.perms ?? ALL_PERMS), entry(), ...listen, ...args],
-      cwd: opts.cwd ?? ROOT,
-      env,
-      clearEnv: opts.clearEnv,
+      args,
+      cwd: l.cwd ?? ROOT,
+      env: l.clearEnv ? { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env } : env,
+      clearEnv: l.clearEnv,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     const server = new TestServer(child, port);
-    const ready = opts.ready ??
-      /Starting WebSocket server|Serving CGI or static files|Developer console/;
+    const ready = l.ready instanceof RegExp
+      ? server.waitLog(l.ready, 15000).then(() => true, () => false)
+      : l.ready(server);
     const result = await Promise.race([
-      server.waitLog(ready, 15000).then(() => "ready" as const, () => "timeout" as const),
+      ready.then((ok) => (ok ? "ready" as const : "timeout" as const)),
       server.exited().then(() => "exited" as const),
     ]);
     if (result === "ready") return server;
     const status = await server.stop();
-    // the port was taken between freePort() and listen: try another
-    if (status.code === 3 && attempt < 3 && !opts.port) continue;
+    const taken = status.code === 3 || /AddrInUse|address already in use/i.test(server.stderr);
+    if (taken && attempt < 3 && l.port === undefined) continue;
     throw new Error(
-      `server did not start (${result}, exit ${status.code}):\n${
+      `${l.what} did not start (${result}, exit ${status.code}):\n${
         server.lines.join("\n")
       }\n${server.stderr}`,
     );
   }
+}
+
+/** Starts `main.ts` (or the bundle) with `args` and waits until it serves. */
+export function startServer(args: string[], opts: StartOptions = {}): Promise<TestServer> {
+  return launch({
+    command: (port) => ({
+      args: [
+        "run",
+        "--quiet",
+        ...(opts.perms ?? ALL_PERMS),
+        entry(),
+        ...(opts.noListenFlags ? [] : ["--address=127.0.0.1", `--port=${port}`]),
+        ...args,
+      ],
+      env: opts.env,
+    }),
+    clearEnv: opts.clearEnv,
+    cwd: opts.cwd,
+    ready: opts.ready ?? /Starting WebSocket server|Serving CGI or static files|Developer console/,
+    port: opts.port,
+    what: "server",
+  });
 }
 
 /** Runs the CLI to completion (for flag and exit-status tests). */

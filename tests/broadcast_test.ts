@@ -33,20 +33,9 @@ import {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** The server's Prometheus figures by metric name (label-less lines only). */
-async function metrics(server: TestServer): Promise<Map<string, number>> {
-  const text = await (await fetch(server.http("/metrics"))).text();
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const m = /^(websocketd_\w+) (\S+)$/.exec(line);
-    if (m) out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
-
 /** The four broadcast figures, in a fixed order for one assertion. */
 async function broadcastFigures(server: TestServer): Promise<Record<string, number | undefined>> {
-  const m = await metrics(server);
+  const m = await server.metrics();
   return {
     instances: m.get("websocketd_broadcast_instances"),
     clients: m.get("websocketd_broadcast_clients"),

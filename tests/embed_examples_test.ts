@@ -6,7 +6,7 @@
 
 import { assert, assertEquals, assertMatch } from "../testing/assert.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
-import { freePort, ROOT, sleep, TestServer } from "../testing/server.ts";
+import { launch, sleep, type TestServer } from "../testing/server.ts";
 
 /** The permissions each example's doc comment gives, for a port. */
 function permissions(port: number): string[] {
@@ -18,28 +18,16 @@ function permissions(port: number): string[] {
   ];
 }
 
-async function startExample(file: string): Promise<TestServer> {
-  for (let attempt = 0;; attempt++) {
-    const port = freePort();
-    const child = new Deno.Command(Deno.execPath(), {
+function startExample(file: string): Promise<TestServer> {
+  return launch({
+    command: (port) => ({
       args: ["run", "--quiet", ...permissions(port), file],
-      cwd: ROOT,
       env: { PORT: String(port) },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const server = new TestServer(child, port);
+    }),
     // Deno.serve says "Listening on" on stderr: wait for the port instead
-    const result = await Promise.race([
-      listening(port, 15000).then((ok) => (ok ? "ready" : "timeout")),
-      server.exited().then(() => "exited"),
-    ]);
-    if (result === "ready") return server;
-    await server.stop();
-    if (/AddrInUse/i.test(server.stderr) && attempt < 3) continue;
-    throw new Error(`${file} did not start (${result}):\n${server.stderr}`);
-  }
+    ready: (server) => listening(server.port, 15000),
+    what: file,
+  });
 }
 
 /** Whether something accepts connections on the port within `ms`. */

@@ -142,6 +142,11 @@ export type Startup =
   | { kind: "run"; config: Config }
   | { kind: "exit"; code: number; stdout?: string; stderr?: string };
 
+/** Whether a configuration starts programs (WebSocket sessions or CGI scripts). */
+export function startsPrograms(config: Config): boolean {
+  return config.command !== undefined || config.dir !== undefined || config.cgiDir !== undefined;
+}
+
 /**
  * Reads the command line.
  * @param argv Arguments after the program name.

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Config } from "./config.ts";
+import { type Config, startsPrograms } from "./config.ts";
 import { authWorkerReadPath } from "../http/auth.ts";
 import { SETSID_PATHS } from "../process/groups.ts";
 
@@ -84,7 +84,7 @@ export function permissionFlags(config: Config, opts: GrantOptions = {}): string
   const env = new Set(config.passEnv.filter((n) => n !== "" && n !== "HTTPS"));
   env.add("PATH");
   // node:child_process reads it on every start (see prepareSpawning)
-  if (run.size) env.add("NODE_V8_COVERAGE");
+  if (startsPrograms(config)) env.add("NODE_V8_COVERAGE");
   const flags: string[] = [];
   // reverse lookups may ask about any client address
   flags.push(config.reverseLookup ? "--allow-net" : `--allow-net=${[...net].join(",")}`);

@@ -10,7 +10,7 @@ import https from "node:https";
 import type { Duplex } from "node:stream";
 import { stopCgiRuns } from "../cgi/run.ts";
 import { readPassEnv } from "../cgi/variables.ts";
-import { type Config, ConfigError } from "../cli/config.ts";
+import { type Config, ConfigError, startsPrograms } from "../cli/config.ts";
 import { serverSoftware } from "../cli/version.ts";
 import { AuthGate } from "../http/auth.ts";
 import { readFacts } from "../http/request.ts";
@@ -183,7 +183,7 @@ function reloadTls(ctx: ServerContext, servers: NodeServer[]): void {
 
 /** The shared state, from the configuration. */
 async function createContext(config: Config, log: Logger): Promise<ServerContext> {
-  if (config.command || config.dir || config.cgiDir) {
+  if (startsPrograms(config)) {
     const why = prepareSpawning();
     if (why) throw new ConfigError(`Can't start programs: ${why}`);
   }

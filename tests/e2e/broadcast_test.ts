@@ -39,23 +39,8 @@ import {
   Teardown,
 } from "./helpers.ts";
 import { makeCerts } from "../helpers/certs.ts";
+import { writePacer } from "../helpers/pacer.ts";
 
-/** Prints `N PADDING` every PERIOD ms at a fixed pace: a counter fat enough to fill buffers. */
-const COUNTER = `#!/usr/bin/perl
-use strict;
-use Time::HiRes qw(time sleep);
-$| = 1;
-my ($period, $size) = @ARGV;
-my $pad = "x" x $size;
-my $t0 = time;
-my $i = 0;
-while (1) {
-  $i++;
-  print "$i $pad\\n";
-  my $d = $t0 + $i * $period / 1000 - time;
-  sleep($d) if $d > 0;
-}
-`;
 const PERIOD_MS = 8;
 const LINE_BYTES = 8000; // ~1 MB/s to each page in 125 messages: few messages, cheap for the browser
 const QUEUE = 65536;
@@ -104,11 +89,6 @@ function pageState(page: Page): Promise<PageState> {
     const g = globalThis as unknown as PageState;
     return { nums: g.nums.slice(), at: g.at.slice(), close: g.close };
   });
-}
-
-async function metric(server: TestServer, name: string): Promise<number> {
-  const text = await (await fetch(server.http("/metrics"))).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
 }
 
 /** Numbers that do not follow their predecessor (empty when every number came, in order). */
@@ -160,7 +140,7 @@ async function scenario(
   for (const s of before) {
     assert(s.nums.includes(common), `${proxy}: the pages saw different numbers`);
   }
-  assertEquals(await metric(backend, "websocketd_broadcast_instances"), 1);
+  assertEquals(await backend.metric("websocketd_broadcast_instances"), 1);
 
   // page 3 stops reading: its script is paused, as by a breakpoint or a hung loop
   const cdp: CDPSession = await pages[2]!.context.newCDPSession(pages[2]!.page);
@@ -172,7 +152,7 @@ async function scenario(
     detectedMs = await until(
       `${proxy}: the paused page closed as slow`,
       60000,
-      async () => (await metric(backend, "websocketd_broadcast_slow_clients_total")) >= 1,
+      async () => (await backend.metric("websocketd_broadcast_slow_clients_total")) >= 1,
     );
   } catch (e) {
     console.log(`${proxy}: ${(e as Error).message}`);
@@ -218,13 +198,11 @@ async function scenario(
   assertEquals(err.length, 1, `${proxy}: ${err}`);
   assertMatch(err[0]!, /\?page=3'/);
   await backend.waitLog(/\?page=3'.*close:'1008'.*DISCONNECT/);
-  assertEquals(await metric(backend, "websocketd_broadcast_clients"), 2);
+  assertEquals(await backend.metric("websocketd_broadcast_clients"), 2);
 }
 
 async function counterBackend(teardown: Teardown, dir: string): Promise<TestServer> {
-  const prog = `${dir}/counter.pl`;
-  await Deno.writeTextFile(prog, COUNTER);
-  await Deno.chmod(prog, 0o755);
+  const prog = await writePacer(`${dir}/counter.pl`);
   const [backend] = await startBackends(teardown, [[prog, {
     flags: ["--broadcast", `--broadcast-queue=${QUEUE}`, "--metrics=/metrics"],
     args: [String(PERIOD_MS), String(LINE_BYTES)],

@@ -7,14 +7,7 @@
  * @module
  */
 
-import {
-  ALL_PERMS,
-  FIXTURES,
-  freePort,
-  ROOT,
-  startServer,
-  TestServer,
-} from "../../testing/server.ts";
+import { ALL_PERMS, FIXTURES, launch, startServer, type TestServer } from "../../testing/server.ts";
 
 /** The embedded app under test. */
 export const EMBEDDED_SERVER = `${FIXTURES}/embedded_server.ts`;
@@ -30,13 +23,12 @@ export const ENDPOINTS: readonly EndpointKind[] = ["standalone", "embedded"];
  * @param embedFlags `--embed-*` settings of the embedded endpoint only.
  * @param args Standalone flags, then the program and its arguments.
  */
-export async function startEmbedded(
+export function startEmbedded(
   args: string[],
   embedFlags: string[] = [],
 ): Promise<TestServer> {
-  for (let attempt = 0;; attempt++) {
-    const port = freePort();
-    const child = new Deno.Command(Deno.execPath(), {
+  return launch({
+    command: (port) => ({
       args: [
         "run",
         "--quiet",
@@ -47,22 +39,10 @@ export async function startEmbedded(
         `--port=${port}`,
         ...args,
       ],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const server = new TestServer(child, port);
-    const result = await Promise.race([
-      server.waitLog(/Starting WebSocket server/, 15000).then(() => "ready", () => "timeout"),
-      server.exited().then(() => "exited"),
-    ]);
-    if (result === "ready") return server;
-    await server.stop();
-    // the port was taken between freePort() and listen: try another
-    if (/AddrInUse|address already in use/i.test(server.stderr) && attempt < 3) continue;
-    throw new Error(`embedded server did not start (${result}):\n${server.stderr}`);
-  }
+    }),
+    ready: /Starting WebSocket server/,
+    what: "embedded server",
+  });
 }
 
 /** Starts either endpoint with the same flags and program. */

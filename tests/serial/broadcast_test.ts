@@ -20,32 +20,11 @@ import {
   upgradeRequest,
 } from "../../testing/load.ts";
 import { writeAll } from "../../testing/wire.ts";
+import { writePacer } from "../helpers/pacer.ts";
 import { RawWs } from "../helpers/raw_ws.ts";
-import { sleep, startServer, type TestServer } from "../../testing/server.ts";
+import { sleep, startServer } from "../../testing/server.ts";
 
 const enc = new TextEncoder();
-
-async function metric(server: TestServer, name: string): Promise<number> {
-  const text = await (await fetch(server.http("/metrics"))).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
-}
-
-/** Prints `N TIME PAD` every PERIOD ms at a fixed pace (catching up after any delay). */
-const PACER = `#!/usr/bin/perl
-use strict;
-use Time::HiRes qw(time sleep);
-$| = 1;
-my ($period, $size) = @ARGV;
-my $pad = "x" x $size;
-my $t0 = time;
-my $i = 0;
-while (1) {
-  $i++;
-  printf "%d %.6f %s\\n", $i, time, $pad;
-  my $d = $t0 + $i * $period / 1000 - time;
-  sleep($d) if $d > 0;
-}
-`;
 
 /** One fast client's view: sequence numbers, when each arrived, and when the program printed it. */
 interface Seen {
@@ -73,9 +52,7 @@ const maxGap = (t: number[]) => t.slice(1).reduce((m, x, i) => Math.max(m, x - t
 
 Deno.test("broadcast: a client that stops reading is closed with 1008 at --broadcast-queue; the program keeps its pace and two others get every line without a stall", async () => {
   const dir = await Deno.makeTempDir({ prefix: "wsd-broadcast-slow-" });
-  const prog = `${dir}/pacer.pl`;
-  await Deno.writeTextFile(prog, PACER);
-  await Deno.chmod(prog, 0o755);
+  const prog = await writePacer(`${dir}/pacer.pl`);
   const QUEUE = 256 * 1024;
   // 4 KB every 2 ms: 2 MB/s. The non-reader first fills the kernel's socket buffers (a few MB on
   // loopback), then our queue; past QUEUE bytes it is closed
@@ -97,7 +74,7 @@ Deno.test("broadcast: a client that stops reading is closed with 1008 at --broad
     await writeAll(slow, enc.encode(upgradeRequest("/?slow")));
     const t0 = Date.now();
     const detected = await settle(
-      () => metric(server, "websocketd_broadcast_slow_clients_total"),
+      () => server.metric("websocketd_broadcast_slow_clients_total"),
       (n) => n === 1,
       30000,
       20,
@@ -149,7 +126,7 @@ Deno.test("broadcast: a client that stops reading is closed with 1008 at --broad
     assertEquals(err.length, 1);
     assertMatch(err[0]!, /url:'http:\/\/127\.0\.0\.1\/\?slow'/);
     await server.waitLog(/\?slow'.*close:'1008'.*DISCONNECT/);
-    assertEquals(await metric(server, "websocketd_broadcast_clients"), 2);
+    assertEquals(await server.metric("websocketd_broadcast_clients"), 2);
   } finally {
     slow?.close();
     for (const ws of fast) await ws.drop();
@@ -178,14 +155,14 @@ Deno.test("broadcast: SIGTERM with 1,000 subscribers: every one gets 1001 'serve
     for (let i = 0; i < N; i += 100) {
       for (let j = 0; j < 100; j++) sessions.push(leanSession(server.port, { timeoutMs: 60000 }));
       const n = await settle(
-        () => metric(server, "websocketd_broadcast_clients"),
+        () => server.metric("websocketd_broadcast_clients"),
         (n) => n >= i + 100,
         20000,
         50,
       );
       assertEquals(n, i + 100, "subscribers joined");
     }
-    assertEquals(await metric(server, "websocketd_broadcast_instances"), 1);
+    assertEquals(await server.metric("websocketd_broadcast_instances"), 1);
     const programs = descendants(server.pid);
     assert(programs.length >= 1, "no program running");
     const t0 = Date.now();

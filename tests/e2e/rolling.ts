@@ -208,7 +208,7 @@ class Clients {
   readonly samples: Sample[] = [];
   /** Every 100 ms: the run-queue waits of B's programs and of the balancer's processes. */
   readonly pathSamples: PathSample[] = [];
-  /** Start of the timeline (SIGTERM), on the performance.now() clock. */
+  /** Start of the timeline (SIGTERM), on the performance.now() clock; 0 until then. */
   t0 = 0;
   /**
    * Per 100 ms after t0: the longest gap ending in it on any connection to B,
@@ -251,9 +251,10 @@ class Clients {
         leg.maxGap[this.phase] = Math.max(leg.maxGap[this.phase], t - leg.last);
         if (this.t0 && tag === "B") {
           this.#bucket(t).gapB = Math.max(this.#bucket(t).gapB, t - leg.last);
-          if (this.phase === "restart" && t - leg.last >= MAX_GAP_MS) {
-            this.stalls.push({ from: leg.last, to: t });
-          }
+          // only the silence after SIGTERM can be the restart's doing; a gap that began
+          // before it counts from SIGTERM
+          const from = Math.max(leg.last, this.t0);
+          if (this.phase === "restart" && t - from >= MAX_GAP_MS) this.stalls.push({ from, to: t });
         }
         if (n > leg.lastN + 1) leg.lost += n - leg.lastN - 1;
       }
@@ -290,20 +291,25 @@ class Clients {
   }
 
   /**
-   * Starts the timeline at `t0`: every 10 ms, how late this process's timer
-   * fired and how long B's event loop (its main thread, `bPid`) has waited
-   * in the kernel's run queue so far.
+   * Starts watching, from the steady phase on: every 10 ms, how late this
+   * process's timer fired and how long B's event loop (its main thread,
+   * `bPid`) has waited in the kernel's run queue so far; every 100 ms, the
+   * waits of the other processes on B's path. Samples from before SIGTERM
+   * explain a gap that straddles it; the timeline starts at {@link t0},
+   * which the scenario sets at SIGTERM.
    */
-  startTimeline(t0: number, bPid: number, balancerPid?: number): void {
-    this.t0 = t0;
+  startSampling(bPid: number, balancerPid?: number): void {
     this.#lagExpected = performance.now() + 10;
+    let tick = 0;
     this.#lagTimer = setInterval(() => {
       const t = performance.now();
-      const b = this.#bucket(t);
       const lag = t - this.#lagExpected;
-      b.lag = Math.max(b.lag, lag);
       this.#lagExpected = t + 10;
       this.samples.push({ t, lag, bWait: runQueueWaitMs(bPid) });
+      if (tick++ % 10 === 0) this.pathSamples.push({ t, waits: pathWaits(bPid, balancerPid) });
+      if (!this.t0) return;
+      const b = this.#bucket(t);
+      b.lag = Math.max(b.lag, lag);
       const i = this.timeline.indexOf(b);
       if (i !== this.#cpuAt) {
         // a new slice: the machine's idle share over the slice(s) since the last sample
@@ -316,7 +322,6 @@ class Clients {
         }
         this.#cpu = now;
         this.#cpuAt = i;
-        this.pathSamples.push({ t, waits: pathWaits(bPid, balancerPid) });
       }
     }, 10);
   }
@@ -616,6 +621,7 @@ export async function rollingRestart(
 
   // 2. probes from now on; a second of steady state as the baseline
   clients.phase = "steady";
+  clients.startSampling(instances.b.pid, balancer.pid);
   clients.startProbes();
   await sleep(1000);
 
@@ -623,7 +629,7 @@ export async function rollingRestart(
   const loadBefore = await loadAverage();
   clients.phase = "restart";
   const sigterm = performance.now();
-  clients.startTimeline(sigterm, instances.b.pid, balancer.pid);
+  clients.t0 = sigterm;
   instances.a.kill("SIGTERM");
   let refusedByA = 0;
   const aGone = instances.a.exited().then((s) => ({ at: performance.now(), code: s.code }));

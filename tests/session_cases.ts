@@ -240,7 +240,10 @@ export const CASES: SessionCase[] = [
       assertEquals(lines.map((l) => l.split(" ")[0]), ["EOF", "INT", "TERM"]);
       const [eof, int, term] = lines.map((l) => Number(l.split(" ")[1]) / 1e6);
       assertBetweenMs(int! - eof!, 80, 1000, "EOF to SIGINT");
-      assertBetweenMs(term! - int!, 230, 1500, "SIGINT to SIGTERM");
+      // the program records a signal only once its `sleep 0.02` is over, plus a fork for the
+      // clock: SIGINT seen late shortens the span (CI saw 225 ms); a ladder that skipped the
+      // wait would show a few ms
+      assertBetweenMs(term! - int!, 200, 1500, "SIGINT to SIGTERM");
     },
   },
   {

@@ -309,9 +309,10 @@ static int open_socket(int nonblock) {
   return fd;
 }
 
+/* sockets and files alike: SIGPIPE is ignored (main), so a closed peer is EPIPE here */
 static int write_all(int fd, const unsigned char *p, size_t n) {
   while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    ssize_t w = write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       return -1;
@@ -1238,19 +1239,6 @@ static void format_line(char *p, uint64_t seq, uint64_t stamp) {
   p[line_size] = '\n';
 }
 
-static int write_file(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 static void sleep_until(double t) {
   struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
@@ -1280,7 +1268,7 @@ static void write_at(long rate, long limit, int mine) {
     if (due <= 0) continue;
     uint64_t stamp = real_us(), seq = wr.next_seq;
     for (long i = 0; i < due; i++) format_line(buf + i * (line_size + 1), seq + (uint64_t)i, stamp);
-    if (write_file(wr.fd, buf, (size_t)due * (size_t)(line_size + 1)) < 0) {
+    if (write_all(wr.fd, (const unsigned char *)buf, (size_t)due * (size_t)(line_size + 1)) < 0) {
       wr.failed = 1;
       break;
     }
@@ -1301,7 +1289,7 @@ static void *writer_main(void *arg) {
     if (cmd == WR_EXIT) return NULL;
     if (cmd == WR_SYNC) {
       format_line(line, 0, real_us());
-      if (write_file(wr.fd, line, (size_t)line_size + 1) < 0) wr.failed = 1;
+      if (write_all(wr.fd, (const unsigned char *)line, (size_t)line_size + 1) < 0) wr.failed = 1;
       sleep_s(0.02);
       continue;
     }
